@@ -1,0 +1,33 @@
+"""Parametrizes the shared loss tester (`tests/harness.py`) from each test class's spec."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.harness import LossSpec
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    spec: LossSpec | None = getattr(metafunc.cls, "spec", None)
+    if spec is None:
+        return
+    names = metafunc.fixturenames
+    if "shape" in names:
+        ids = ["x".join(map(str, s)) for s in spec.shapes]
+        metafunc.parametrize("shape", spec.shapes, ids=ids)
+    if "options" in names:
+        metafunc.parametrize("options", spec.options, ids=spec.option_ids())
+    if "weighted" in names:
+        weighted = [False, True] if spec.weights is not None else [False]
+        metafunc.parametrize("weighted", weighted, ids=["unweighted", "weighted"][: len(weighted)])
+    if "ignored" in names:
+        ignored = [False, True] if spec.ignore is not None else [False]
+        metafunc.parametrize("ignored", ignored, ids=["all", "ignored"][: len(ignored)])
+    if "error_case" in names:
+        metafunc.parametrize("error_case", spec.errors, ids=[e.id for e in spec.errors])

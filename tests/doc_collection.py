@@ -1,0 +1,41 @@
+"""The sybil set-up: which documents are tested, and how.
+
+- `docs/**/*.md`: every fence whose info string is exactly `python` runs, top to bottom, in one
+  namespace per page; a fence starting with `>>>` is checked as a doctest. Stock sybil silently
+  skips `py`, `pycon` and `python title=…` fences, so `tests/test_doc_fences.py` forbids them.
+- `deeplossdive/**/*.py`: every docstring example, as a doctest.
+
+Numbers compare with sybil's NUMBER flag: `tensor(0.17)` matches `tensor(0.1733)`.
+"""
+
+from __future__ import annotations
+
+from doctest import ELLIPSIS, NORMALIZE_WHITESPACE
+from pathlib import Path
+
+from sybil import Sybil
+from sybil.evaluators.doctest import NUMBER
+from sybil.parsers.markdown import ClearNamespaceParser, PythonCodeBlockParser, SkipParser
+from sybil.parsers.rest import DocTestParser
+
+ROOT = Path(__file__).resolve().parent.parent
+FLAGS = ELLIPSIS | NORMALIZE_WHITESPACE | NUMBER
+
+DOCS = Sybil(
+    parsers=[
+        PythonCodeBlockParser(doctest_optionflags=FLAGS),
+        SkipParser(),
+        ClearNamespaceParser(),
+    ],
+    path=str(ROOT / "docs"),
+    patterns=["*.md", "**/*.md"],
+    name="docs",
+)
+DOCSTRINGS = Sybil(
+    parsers=[DocTestParser(optionflags=FLAGS)],
+    path=str(ROOT / "deeplossdive"),
+    patterns=["*.py", "**/*.py"],
+    name="docstrings",
+)
+
+pytest_collect_file = (DOCS + DOCSTRINGS).pytest()

@@ -1,0 +1,246 @@
+"""The shared loss tester: a loss joins the suite by declaring a `LossSpec`.
+
+A test module declares `class TestSomeLoss(LossContract): spec = SOME_SPEC` and inherits every
+check below; `tests/conftest.py` parametrizes them from the spec (shapes, options, error cases).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import Tensor, nn
+
+REDUCTIONS = ("none", "mean", "sum")
+Inputs = tuple[Tensor, ...]
+Options = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ErrorCase:
+    """A call that must raise `error` with a message matching `message` (a literal, not a regex)."""
+
+    id: str
+    call: Callable[[], object]
+    error: type[Exception]
+    message: str
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """What the harness needs to know about one loss function and its module.
+
+    The first input is the differentiable one (logits, scores, …); the others are targets.
+    """
+
+    function: Callable[..., Tensor]
+    module: Callable[..., nn.Module]
+    oracle: Callable[..., Tensor]
+    # (shape, dtype, generator) -> inputs; shape is the first input's shape.
+    make_inputs: Callable[[tuple[int, ...], torch.dtype, torch.Generator], Inputs]
+    shapes: tuple[tuple[int, ...], ...]
+    # Hyperparameter settings, each checked against the oracle (first one is the default case).
+    options: tuple[Options, ...]
+    # Same targets, first input pushed to ±100 (saturation).
+    saturate: Callable[[Inputs], Inputs]
+    errors: tuple[ErrorCase, ...]
+    # dtype -> (rtol, atol) against float64 on the same rounded inputs.
+    low_precision_tol: Mapping[torch.dtype, tuple[float, float]]
+    # Same targets, a perfect prediction; None where the loss has no minimum there.
+    perfect: Callable[[Inputs], Inputs] | None = None
+    # inputs -> keyword arguments adding per-element/per-class weights; None if none offered.
+    weights: Callable[[Inputs, torch.Generator], Options] | None = None
+    # (inputs, keep mask over dim 0) -> (inputs with ~keep ignored, inputs with ~keep removed).
+    ignore: Callable[[Inputs, Tensor], tuple[Inputs, Inputs]] | None = None
+    non_negative: bool = True
+    ids: tuple[str, ...] = field(default=())
+
+    def option_ids(self) -> list[str]:
+        return list(self.ids) or [",".join(f"{k}={v}" for k, v in o.items()) for o in self.options]
+
+
+def _inputs(spec: LossSpec, shape: tuple[int, ...], dtype: torch.dtype, seed: int = 0) -> Inputs:
+    return spec.make_inputs(shape, dtype, torch.Generator().manual_seed(seed))
+
+
+def _with_grad(inputs: Inputs) -> Inputs:
+    return (inputs[0].detach().clone().requires_grad_(True), *inputs[1:])
+
+
+def _weights(spec: LossSpec, inputs: Inputs, weighted: bool) -> Options:
+    if not weighted:
+        return {}
+    assert spec.weights is not None
+    return spec.weights(inputs, torch.Generator().manual_seed(1))
+
+
+def _value_and_grad(
+    fn: Callable[..., Tensor], inputs: Inputs, **kwargs: Any
+) -> tuple[Tensor, Tensor]:
+    inputs = _with_grad(inputs)
+    value = fn(*inputs, **kwargs)
+    (grad,) = torch.autograd.grad(value.sum(), inputs[0])
+    return value.detach(), grad
+
+
+class LossContract:
+    """Every check every loss must pass. Subclasses set `spec`."""
+
+    spec: ClassVar[LossSpec]
+
+    @pytest.mark.parametrize("reduction", REDUCTIONS)
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+    def test_matches_oracle(
+        self,
+        shape: tuple[int, ...],
+        options: Options,
+        reduction: str,
+        dtype: torch.dtype,
+        weighted: bool,
+        ignored: bool,
+    ) -> None:
+        spec = self.spec
+        inputs = _inputs(spec, shape, dtype)
+        if ignored:
+            assert spec.ignore is not None
+            keep = torch.ones(shape[0], dtype=torch.bool)
+            keep[1] = False
+            inputs, _ = spec.ignore(inputs, keep)
+        kwargs = {**options, **_weights(spec, inputs, weighted), "reduction": reduction}
+        actual = spec.function(*inputs, **kwargs)
+        expected = spec.oracle(*inputs, **kwargs)
+        assert actual.dtype == dtype
+        torch.testing.assert_close(actual, expected.to(dtype))
+
+    @pytest.mark.parametrize("reduction", REDUCTIONS)
+    def test_module_equals_function(self, options: Options, reduction: str, weighted: bool) -> None:
+        spec = self.spec
+        inputs = _inputs(spec, spec.shapes[0], torch.float32)
+        kwargs = {**options, **_weights(spec, inputs, weighted), "reduction": reduction}
+        module = spec.module(**kwargs)
+        torch.testing.assert_close(
+            module(*inputs), spec.function(*inputs, **kwargs), rtol=0, atol=0
+        )
+
+    @pytest.mark.parametrize("reduction", ["none", "mean"])
+    def test_gradcheck_float64(self, options: Options, reduction: str) -> None:
+        spec = self.spec
+        inputs = _with_grad(_inputs(spec, spec.shapes[0], torch.float64))
+        kwargs = {**options, **_weights(spec, inputs, spec.weights is not None)}
+
+        def loss_of_first(first: Tensor) -> Tensor:
+            return spec.function(first, *inputs[1:], reduction=reduction, **kwargs)
+
+        assert torch.autograd.gradcheck(loss_of_first, (inputs[0],))
+
+    @pytest.mark.parametrize("reduction", REDUCTIONS)
+    def test_finite_at_saturated_inputs(
+        self, shape: tuple[int, ...], options: Options, reduction: str
+    ) -> None:
+        spec = self.spec
+        inputs = spec.saturate(_inputs(spec, shape, torch.float32))
+        assert inputs[0].abs().max() == 100
+        value, grad = _value_and_grad(spec.function, inputs, **options, reduction=reduction)
+        assert torch.isfinite(value).all(), value
+        assert torch.isfinite(grad).all(), grad
+
+    @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+    @pytest.mark.parametrize("saturated", [False, True], ids=["moderate", "saturated"])
+    def test_low_precision(self, options: Options, dtype: torch.dtype, saturated: bool) -> None:
+        spec = self.spec
+        rtol, atol = spec.low_precision_tol[dtype]
+        inputs = _inputs(spec, spec.shapes[-1], torch.float64)
+        if saturated:
+            inputs = spec.saturate(inputs)
+        low = tuple(t.to(dtype) if t.is_floating_point() else t for t in inputs)
+        same_values = tuple(t.double() if t.is_floating_point() else t for t in low)
+        value, grad = _value_and_grad(spec.function, low, **options, reduction="mean")
+        expected, expected_grad = _value_and_grad(
+            spec.function, same_values, **options, reduction="mean"
+        )
+        assert value.dtype == dtype
+        assert grad.dtype == dtype
+        assert torch.isfinite(value).all()
+        assert torch.isfinite(grad).all()
+        torch.testing.assert_close(value.double(), expected, rtol=rtol, atol=atol)
+        torch.testing.assert_close(grad.double(), expected_grad, rtol=rtol, atol=atol)
+
+    def test_compile_fullgraph(self) -> None:
+        spec = self.spec
+        inputs = _inputs(spec, spec.shapes[-1], torch.float32)
+        kwargs = {**spec.options[0], **_weights(spec, inputs, spec.weights is not None)}
+        torch._dynamo.reset()
+        compiled = torch.compile(spec.function, fullgraph=True)
+        value, grad = _value_and_grad(compiled, inputs, **kwargs)
+        expected, expected_grad = _value_and_grad(spec.function, inputs, **kwargs)
+        torch.testing.assert_close(value, expected)
+        torch.testing.assert_close(grad, expected_grad)
+
+    def test_error(self, error_case: ErrorCase) -> None:
+        with pytest.raises(error_case.error, match=re.escape(error_case.message)):
+            error_case.call()
+
+    def test_unknown_reduction(self) -> None:
+        spec = self.spec
+        inputs = _inputs(spec, spec.shapes[0], torch.float32)
+        name = spec.function.__name__
+        with pytest.raises(
+            ValueError, match=f"^{name}: reduction must be one of 'none', 'mean', 'sum', got 'avg'$"
+        ):
+            spec.function(*inputs, reduction="avg")
+        module_name = spec.module.__name__
+        with pytest.raises(ValueError, match=f"^{module_name}: reduction must be one of"):
+            spec.module(reduction="avg")
+
+    def test_invariants(self) -> None:
+        """Non-negative; minimal at a perfect prediction; `sum` is `mean` × count."""
+        spec = self.spec
+        perfect = spec.perfect
+
+        # Hypothesis runs a fresh function per test class (one executor per @given function).
+        @given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 8), scale=st.floats(0.01, 30))
+        @settings(max_examples=30, deadline=None)
+        def check(seed: int, n: int, scale: float) -> None:
+            shape = (n, *spec.shapes[0][1:])
+            inputs = _inputs(spec, shape, torch.float64, seed)
+            inputs = (inputs[0] * scale, *inputs[1:])
+            for options in spec.options:
+                unreduced = spec.function(*inputs, **options, reduction="none")
+                mean = spec.function(*inputs, **options, reduction="mean")
+                total = spec.function(*inputs, **options, reduction="sum")
+                torch.testing.assert_close(total, mean * unreduced.numel())
+                if spec.non_negative:
+                    assert (unreduced >= 0).all()
+                if perfect is not None:
+                    best = spec.function(*perfect(inputs), **options, reduction="none")
+                    assert (best <= unreduced + 1e-12).all()
+                    assert best.max() < 1e-6
+
+        check()
+
+    def test_ignoring_equals_removing(self) -> None:
+        spec = self.spec
+        ignore = spec.ignore
+        if ignore is None:
+            pytest.skip("this loss offers no ignore_index")
+
+        @given(seed=st.integers(0, 2**31 - 1), keep=st.lists(st.booleans(), min_size=1, max_size=8))
+        @settings(max_examples=30, deadline=None)
+        def check(seed: int, keep: list[bool]) -> None:
+            shape = (len(keep), *spec.shapes[-1][1:])
+            inputs = _inputs(spec, shape, torch.float64, seed)
+            ignored, removed = ignore(inputs, torch.tensor(keep))
+            kwargs = _weights(spec, inputs, spec.weights is not None)
+            for reduction in ("mean", "sum"):
+                torch.testing.assert_close(
+                    spec.function(*ignored, **kwargs, reduction=reduction),
+                    spec.function(*removed, **kwargs, reduction=reduction),
+                )
+
+        check()

@@ -1,0 +1,339 @@
+"""Focal loss: the shared contract for both forms, plus identities with cross-entropy."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from deeplossdive import value_checks
+from deeplossdive.functional import focal_loss, sigmoid_focal_loss
+from deeplossdive.nn import FocalLoss, SigmoidFocalLoss
+from tests import oracles
+from tests.harness import REDUCTIONS, ErrorCase, Inputs, LossContract, LossSpec
+
+# float16/bfloat16 are computed in float32 and rounded once at the end: the error is the
+# rounding of the result (float16: 2^-11 relative, bfloat16: 2^-8) plus that of the gradient.
+LOW_PRECISION_TOL = {torch.float16: (2e-3, 1e-4), torch.bfloat16: (1.6e-2, 1e-3)}
+
+
+def _class_inputs(shape: tuple[int, ...], dtype: torch.dtype, gen: torch.Generator) -> Inputs:
+    logits = 2 * torch.randn(shape, generator=gen, dtype=torch.float64)
+    target = torch.randint(shape[1], (shape[0], *shape[2:]), generator=gen)
+    return logits.to(dtype), target
+
+
+def _class_saturate(inputs: Inputs) -> Inputs:
+    logits, target = inputs
+    saturated = torch.where(logits > 0, 100.0, -100.0).to(logits.dtype)
+    # Make sure every regime shows up: right and confident, wrong and confident, ties.
+    saturated[0] = -100.0
+    saturated[0].select(0, 0).fill_(100.0)
+    return saturated, target
+
+
+def _class_perfect(inputs: Inputs) -> Inputs:
+    logits, target = inputs
+    one_hot = F.one_hot(target, logits.shape[1]).movedim(-1, 1)
+    return (200.0 * one_hot - 100.0).to(logits.dtype), target
+
+
+def _class_weights(inputs: Inputs, gen: torch.Generator) -> dict[str, Tensor]:
+    num_classes = inputs[0].shape[1]
+    return {"alpha": torch.rand(num_classes, generator=gen, dtype=inputs[0].dtype) + 0.1}
+
+
+def _class_ignore(inputs: Inputs, keep: Tensor) -> tuple[Inputs, Inputs]:
+    logits, target = inputs
+    ignored = target.clone()
+    ignored[~keep] = -100
+    return (logits, ignored), (logits[keep], target[keep])
+
+
+def _focal_errors() -> tuple[ErrorCase, ...]:
+    logits, target = torch.randn(3, 5), torch.tensor([0, 4, 1])
+    return (
+        ErrorCase(
+            "int-logits",
+            lambda: focal_loss(target.view(3, 1).repeat(1, 5), target),
+            TypeError,
+            "focal_loss: logits must be a floating-point tensor, got dtype torch.int64",
+        ),
+        ErrorCase(
+            "float-target",
+            lambda: focal_loss(logits, target.float()),
+            TypeError,
+            "focal_loss: target must be an integer tensor of class indices (torch.int64), "
+            "got dtype torch.float32",
+        ),
+        ErrorCase(
+            "1d-logits",
+            lambda: focal_loss(logits[0], target[:1]),
+            ValueError,
+            "focal_loss: logits must have at least 2 dimensions (N, C, ...), got shape (5,)",
+        ),
+        ErrorCase(
+            "target-shape",
+            lambda: focal_loss(logits, target.view(3, 1)),
+            ValueError,
+            "focal_loss: target must have shape (3,) (logits' shape without the class "
+            "dimension 1), got (3, 1)",
+        ),
+        ErrorCase(
+            "one-class",
+            lambda: focal_loss(logits[:, :1], torch.zeros(3, dtype=torch.long)),
+            ValueError,
+            "focal_loss: logits must have at least 2 classes in dimension 1, got 1",
+        ),
+        ErrorCase(
+            "label-too-large",
+            lambda: focal_loss(logits, torch.tensor([0, 5, 1])),
+            ValueError,
+            "focal_loss: target must hold class indices in [0, 5) or equal to "
+            "ignore_index=-100, got 5",
+        ),
+        ErrorCase(
+            "label-negative",
+            lambda: focal_loss(logits, torch.tensor([0, -1, 1])),
+            ValueError,
+            "focal_loss: target must hold class indices in [0, 5) or equal to "
+            "ignore_index=-100, got -1",
+        ),
+        ErrorCase(
+            "negative-gamma",
+            lambda: focal_loss(logits, target, gamma=-1.0),
+            ValueError,
+            "focal_loss: gamma must be >= 0, got -1.0",
+        ),
+        ErrorCase(
+            "alpha-length",
+            lambda: focal_loss(logits, target, alpha=torch.ones(4)),
+            ValueError,
+            "focal_loss: alpha must be a 1-D tensor with one weight per class, shape (5,), "
+            "got (4,)",
+        ),
+        ErrorCase(
+            "alpha-dtype",
+            lambda: focal_loss(logits, target, alpha=torch.ones(5, dtype=torch.long)),
+            TypeError,
+            "focal_loss: alpha must be a floating-point tensor, got dtype torch.int64",
+        ),
+        ErrorCase(
+            "module-gamma",
+            lambda: FocalLoss(gamma=-0.5),
+            ValueError,
+            "FocalLoss: gamma must be >= 0, got -0.5",
+        ),
+        ErrorCase(
+            "not-a-tensor",
+            lambda: focal_loss(logits.tolist(), target),  # type: ignore[arg-type]
+            TypeError,
+            "focal_loss: logits must be a torch.Tensor, got list",
+        ),
+    )
+
+
+def _sigmoid_inputs(shape: tuple[int, ...], dtype: torch.dtype, gen: torch.Generator) -> Inputs:
+    logits = 2 * torch.randn(shape, generator=gen, dtype=torch.float64)
+    target = torch.randint(2, shape, generator=gen).to(torch.float64)
+    return logits.to(dtype), target.to(dtype)
+
+
+def _sigmoid_saturate(inputs: Inputs) -> Inputs:
+    logits, target = inputs
+    return torch.where(logits > 0, 100.0, -100.0).to(logits.dtype), target
+
+
+def _sigmoid_perfect(inputs: Inputs) -> Inputs:
+    logits, target = inputs
+    return (200.0 * target - 100.0).to(logits.dtype), target
+
+
+def _sigmoid_errors() -> tuple[ErrorCase, ...]:
+    logits, target = torch.randn(4, 1), torch.ones(4, 1)
+    return (
+        ErrorCase(
+            "int-target",
+            lambda: sigmoid_focal_loss(logits, target.long()),
+            TypeError,
+            "sigmoid_focal_loss: target must be a floating-point tensor, got dtype torch.int64",
+        ),
+        ErrorCase(
+            "int-logits",
+            lambda: sigmoid_focal_loss(target.long(), target),
+            TypeError,
+            "sigmoid_focal_loss: logits must be a floating-point tensor, got dtype torch.int64",
+        ),
+        ErrorCase(
+            "shape-N1-vs-N",
+            lambda: sigmoid_focal_loss(logits, target.view(4)),
+            ValueError,
+            "sigmoid_focal_loss: target must have the shape of logits (4, 1), got (4,)",
+        ),
+        ErrorCase(
+            "alpha-range",
+            lambda: sigmoid_focal_loss(logits, target, alpha=1.5),
+            ValueError,
+            "sigmoid_focal_loss: alpha must be in [0, 1], got 1.5",
+        ),
+        ErrorCase(
+            "negative-gamma",
+            lambda: sigmoid_focal_loss(logits, target, gamma=-0.5),
+            ValueError,
+            "sigmoid_focal_loss: gamma must be >= 0, got -0.5",
+        ),
+        ErrorCase(
+            "target-range",
+            lambda: sigmoid_focal_loss(logits, 2 * target),
+            ValueError,
+            "sigmoid_focal_loss: target must hold values in [0, 1], got 2.0",
+        ),
+        ErrorCase(
+            "module-alpha",
+            lambda: SigmoidFocalLoss(alpha=-0.1),
+            ValueError,
+            "SigmoidFocalLoss: alpha must be in [0, 1], got -0.1",
+        ),
+    )
+
+
+FOCAL = LossSpec(
+    function=focal_loss,
+    module=FocalLoss,
+    oracle=oracles.focal,
+    make_inputs=_class_inputs,
+    shapes=((6, 5), (2, 3, 4, 5)),
+    options=({"gamma": 2.0}, {"gamma": 0.0}, {"gamma": 0.5}, {"gamma": 5.0}),
+    saturate=_class_saturate,
+    perfect=_class_perfect,
+    weights=_class_weights,
+    ignore=_class_ignore,
+    errors=_focal_errors(),
+    low_precision_tol=LOW_PRECISION_TOL,
+)
+
+SIGMOID_FOCAL = LossSpec(
+    function=sigmoid_focal_loss,
+    module=SigmoidFocalLoss,
+    oracle=oracles.sigmoid_focal,
+    make_inputs=_sigmoid_inputs,
+    shapes=((6, 5), (2, 3, 4, 5)),
+    options=(
+        {"gamma": 2.0, "alpha": 0.25},
+        {"gamma": 0.0, "alpha": None},
+        {"gamma": 0.5, "alpha": 0.75},
+        {"gamma": 2.0, "alpha": None},
+    ),
+    saturate=_sigmoid_saturate,
+    perfect=_sigmoid_perfect,
+    errors=_sigmoid_errors(),
+    low_precision_tol=LOW_PRECISION_TOL,
+)
+
+
+class TestFocalLoss(LossContract):
+    spec = FOCAL
+
+
+class TestSigmoidFocalLoss(LossContract):
+    spec = SIGMOID_FOCAL
+
+
+def _grad(value: Tensor, wrt: Tensor) -> Tensor:
+    (grad,) = torch.autograd.grad(value, wrt)
+    return grad
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", [(8, 5), (2, 3, 4, 4)])
+def test_focal_gamma_zero_is_cross_entropy(reduction: str, shape: tuple[int, ...]) -> None:
+    logits, target = _class_inputs(shape, torch.float64, torch.Generator().manual_seed(3))
+    target[0] = -100
+    alpha = torch.rand(shape[1], dtype=torch.float64) + 0.5
+    logits.requires_grad_(True)
+    ours = focal_loss(logits, target, gamma=0.0, alpha=alpha, reduction=reduction)  # type: ignore[arg-type]
+    torch_ce = F.cross_entropy(logits, target, weight=alpha, reduction=reduction)
+    torch.testing.assert_close(ours, torch_ce)
+    torch.testing.assert_close(_grad(ours.sum(), logits), _grad(torch_ce.sum(), logits))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_sigmoid_focal_gamma_zero_is_bce_with_logits(reduction: str) -> None:
+    logits, target = _sigmoid_inputs((8, 5), torch.float64, torch.Generator().manual_seed(4))
+    target[0] = 0.3  # soft targets too
+    logits.requires_grad_(True)
+    ours = sigmoid_focal_loss(logits, target, gamma=0.0, alpha=None, reduction=reduction)  # type: ignore[arg-type]
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction=reduction)
+    torch.testing.assert_close(ours, bce)
+    torch.testing.assert_close(_grad(ours.sum(), logits), _grad(bce.sum(), logits))
+
+
+@pytest.mark.parametrize("gamma", [0.5, 1.0, 2.0, 5.0])
+def test_focal_over_cross_entropy_is_modulating_factor(gamma: float) -> None:
+    logits, target = _class_inputs((16, 4), torch.float64, torch.Generator().manual_seed(5))
+    ratio = focal_loss(logits, target, gamma=gamma, reduction="none") / F.cross_entropy(
+        logits, target, reduction="none"
+    )
+    p_t = logits.softmax(dim=1).gather(1, target.unsqueeze(1)).squeeze(1)
+    torch.testing.assert_close(ratio, (1 - p_t) ** gamma)
+
+
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+def test_sigmoid_focal_over_bce_is_modulating_factor(gamma: float) -> None:
+    logits, target = _sigmoid_inputs((16, 4), torch.float64, torch.Generator().manual_seed(6))
+    ratio = sigmoid_focal_loss(logits, target, gamma=gamma, alpha=None, reduction="none") / (
+        F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    )
+    p = logits.sigmoid()
+    p_t = p * target + (1 - p) * (1 - target)
+    torch.testing.assert_close(ratio, (1 - p_t) ** gamma)
+
+
+def test_focal_is_at_most_cross_entropy() -> None:
+    logits, target = _class_inputs((64, 7), torch.float64, torch.Generator().manual_seed(7))
+    focal = focal_loss(logits, target, gamma=2.0, reduction="none")
+    assert (focal <= F.cross_entropy(logits, target, reduction="none")).all()
+
+
+def test_sigmoid_focal_soft_targets_match_oracle() -> None:
+    gen = torch.Generator().manual_seed(8)
+    logits = 2 * torch.randn(6, 5, generator=gen, dtype=torch.float64)
+    target = torch.rand(6, 5, generator=gen, dtype=torch.float64)
+    for gamma, alpha in [(2.0, 0.25), (0.5, None)]:
+        torch.testing.assert_close(
+            sigmoid_focal_loss(logits, target, gamma=gamma, alpha=alpha, reduction="none"),
+            oracles.sigmoid_focal(logits, target, gamma=gamma, alpha=alpha, reduction="none"),
+        )
+
+
+def test_all_ignored_mean_is_zero_with_zero_gradient() -> None:
+    logits = torch.randn(3, 4, requires_grad=True)
+    target = torch.full((3,), -100)
+    loss = focal_loss(logits, target)
+    assert loss.item() == 0.0
+    assert _grad(loss, logits).abs().max() == 0
+
+
+def test_empty_batch() -> None:
+    logits = torch.randn(0, 4, requires_grad=True)
+    assert focal_loss(logits, torch.zeros(0, dtype=torch.long), reduction="sum").item() == 0.0
+    assert focal_loss(logits, torch.zeros(0, dtype=torch.long)).item() == 0.0
+
+
+def test_value_checks_switch() -> None:
+    logits, bad_target = torch.randn(4, 1), torch.full((4, 1), 2.0)
+    with value_checks(False):
+        sigmoid_focal_loss(logits, bad_target)  # no sync, no check: a meaningless number
+    with pytest.raises(ValueError, match="target must hold values in"):
+        sigmoid_focal_loss(logits, bad_target)
+
+
+def test_module_moves_alpha_buffer_and_reprs() -> None:
+    criterion = FocalLoss(gamma=1.0, alpha=torch.tensor([1.0, 2.0]), reduction="sum")
+    assert "alpha" in dict(criterion.named_buffers())
+    criterion = criterion.double()
+    assert criterion.alpha is not None
+    assert criterion.alpha.dtype == torch.float64
+    assert repr(criterion) == "FocalLoss(gamma=1.0, ignore_index=-100, reduction='sum')"
+    assert repr(SigmoidFocalLoss()) == "SigmoidFocalLoss(gamma=2.0, alpha=0.25, reduction='mean')"
