@@ -1,6 +1,6 @@
 """The sybil set-up: which documents are tested, and how.
 
-- `docs/**/*.md`: every fence whose info string is exactly `python` runs, top to bottom, in one
+- `docs/**/*.md` and `README.md`: every fence whose info string is exactly `python` runs, top to bottom, in one
   namespace per page; a fence starting with `>>>` is checked as a doctest. Stock sybil silently
   skips `py`, `pycon` and `python title=…` fences, so `tests/test_doc_fences.py` forbids them.
 - `deeplossdive/**/*.py`: every docstring example, as a doctest.
@@ -14,6 +14,8 @@ from doctest import ELLIPSIS, NORMALIZE_WHITESPACE
 from pathlib import Path
 
 from sybil import Sybil
+from sybil.sybil import SybilCollection
+from sybil.typing import Parser
 from sybil.evaluators.doctest import NUMBER
 from sybil.parsers.markdown import ClearNamespaceParser, PythonCodeBlockParser, SkipParser
 from sybil.parsers.rest import DocTestParser
@@ -21,16 +23,13 @@ from sybil.parsers.rest import DocTestParser
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ELLIPSIS | NORMALIZE_WHITESPACE | NUMBER
 
-DOCS = Sybil(
-    parsers=[
-        PythonCodeBlockParser(doctest_optionflags=FLAGS),
-        SkipParser(),
-        ClearNamespaceParser(),
-    ],
-    path=str(ROOT / "docs"),
-    patterns=["*.md", "**/*.md"],
-    name="docs",
-)
+MARKDOWN_PARSERS: list[Parser] = [
+    PythonCodeBlockParser(doctest_optionflags=FLAGS),
+    SkipParser(),
+    ClearNamespaceParser(),
+]
+DOCS = Sybil(MARKDOWN_PARSERS, path=str(ROOT / "docs"), patterns=["*.md", "**/*.md"], name="docs")
+README = Sybil(MARKDOWN_PARSERS, path=str(ROOT), patterns=["README.md"], name="readme")
 DOCSTRINGS = Sybil(
     parsers=[DocTestParser(optionflags=FLAGS)],
     path=str(ROOT / "deeplossdive"),
@@ -38,4 +37,4 @@ DOCSTRINGS = Sybil(
     name="docstrings",
 )
 
-pytest_collect_file = (DOCS + DOCSTRINGS).pytest()
+pytest_collect_file = SybilCollection((DOCS, README, DOCSTRINGS)).pytest()
