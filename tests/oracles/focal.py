@@ -1,37 +1,12 @@
-"""Slow, formula-literal reference implementations: the specification every loss is tested against.
-
-Each oracle loops over elements and writes the paper's formula with Python floats, in float64,
-with no log-space tricks and no shared code with the package. It returns the reduced value as a
-float64 tensor. Use moderate inputs: these are literal, not stable.
-"""
+"""Oracles for `deeplossdive/losses/focal.py` (Lin et al., 2017)."""
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Iterator, Sequence
 
-import torch
 from torch import Tensor
 
-
-def reduce_literal(
-    losses: Sequence[float], weights: Sequence[float], shape: Sequence[int], reduction: str
-) -> Tensor:
-    """`none`: w·ℓ reshaped; `sum`: Σ w·ℓ; `mean`: Σ w·ℓ / Σ w (0 when Σ w = 0)."""
-    weighted = [w * loss for w, loss in zip(weights, losses, strict=True)]
-    if reduction == "none":
-        return torch.tensor(weighted, dtype=torch.float64).reshape(tuple(shape))
-    total = math.fsum(weighted)
-    if reduction == "sum":
-        return torch.tensor(total, dtype=torch.float64)
-    denominator = math.fsum(weights)
-    return torch.tensor(total / denominator if denominator else 0.0, dtype=torch.float64)
-
-
-def _positions(target: Tensor) -> Iterator[tuple[int, ...]]:
-    """Every index of a (N, d1, ...) target, in row-major order."""
-    return itertools.product(*(range(size) for size in target.shape))
+from tests.oracles import positions, reduce_literal
 
 
 def focal(
@@ -46,7 +21,7 @@ def focal(
     """ℓ = -α_y (1 - p_y)^γ log p_y with p = softmax over dim 1 (Lin et al., 2017, eq. 5)."""
     x = logits.detach().double()
     losses, weights = [], []
-    for index in _positions(target):
+    for index in positions(target):
         n, rest = index[0], index[1:]
         y = int(target[index])
         if y == ignore_index:
