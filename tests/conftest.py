@@ -13,6 +13,10 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
+def _parametrized_by_marker(metafunc: pytest.Metafunc, name: str) -> bool:
+    return any(name in marker.args[0] for marker in metafunc.definition.iter_markers("parametrize"))
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     spec: LossSpec | None = getattr(metafunc.cls, "spec", None)
     if spec is None:
@@ -23,6 +27,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("shape", spec.shapes, ids=ids)
     if "options" in names:
         metafunc.parametrize("options", spec.options, ids=spec.option_ids())
+    if "reduction" in names and not _parametrized_by_marker(metafunc, "reduction"):
+        metafunc.parametrize("reduction", spec.reductions)
     if "weighted" in names:
         weighted = [False, True] if spec.weights is not None else [False]
         metafunc.parametrize("weighted", weighted, ids=["unweighted", "weighted"][: len(weighted)])
