@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import assert_type
 
 import torch
@@ -21,13 +22,21 @@ def test_call_of_a_loss_module_is_typed_tensor() -> None:
     assert isinstance(loss, Tensor)
 
 
-def test_every_function_has_a_module_and_vice_versa() -> None:
-    modules = {name for name in nn.__all__ if name != "Loss"}
-    assert all(issubclass(getattr(nn, name), Loss) for name in modules)
-    snake = {
-        "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_") for name in modules
-    }
-    assert snake == set(functional.__all__)
+def test_every_function_has_exactly_one_module() -> None:
+    """Each module's docstring opens with "Module form of [`f`][deeplossdive.functional.f]"."""
+    pattern = re.compile(r"Module form of \[`(\w+)`\]\[deeplossdive\.functional\.(\w+)\]")
+    twins: dict[str, str] = {}
+    for name in nn.__all__:
+        if name == "Loss":
+            continue
+        module = getattr(nn, name)
+        assert issubclass(module, Loss), name
+        match = pattern.match(module.__doc__ or "")
+        assert match is not None, f"{name}: docstring must start with its function's reference"
+        assert match[1] == match[2]
+        assert match[1] not in twins, f"{name} and {twins.get(match[1])} wrap the same function"
+        twins[match[1]] = name
+    assert sorted(twins) == sorted(functional.__all__)
 
 
 def test_public_namespaces() -> None:
