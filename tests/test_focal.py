@@ -337,3 +337,52 @@ def test_module_moves_alpha_buffer_and_reprs() -> None:
     assert criterion.alpha.dtype == torch.float64
     assert repr(criterion) == "FocalLoss(gamma=1.0, ignore_index=-100, reduction='sum')"
     assert repr(SigmoidFocalLoss()) == "SigmoidFocalLoss(gamma=2.0, alpha=0.25, reduction='mean')"
+
+
+def test_focal_finite_when_other_classes_are_masked_with_minus_inf() -> None:
+    logits = torch.tensor([[0.0, float("-inf"), float("-inf")], [1.0, 2.0, float("-inf")]])
+    logits.requires_grad_(True)
+    target = torch.tensor([0, 1])
+    for gamma in (0.0, 0.5, 2.0):
+        loss = focal_loss(logits, target, gamma=gamma, reduction="sum")
+        grad = _grad(loss, logits)
+        assert torch.isfinite(loss)
+        assert torch.isfinite(grad).all()
+    ce = F.cross_entropy(logits, target, reduction="sum")
+    torch.testing.assert_close(focal_loss(logits, target, gamma=0.0, reduction="sum"), ce)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_ignored_elements_cannot_poison_the_kept_ones(bad: float) -> None:
+    logits = torch.tensor([[0.0, 1.0], [bad, 0.0]], requires_grad=True)
+    target = torch.tensor([0, -100])
+    loss = focal_loss(logits, target, gamma=0.0)
+    torch.testing.assert_close(loss, F.cross_entropy(logits, target))
+    grad = _grad(loss, logits)
+    assert torch.isfinite(grad).all()
+    assert (grad[1] == 0).all()
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+def test_sigmoid_focal_gradient_with_respect_to_target(gamma: float) -> None:
+    """Soft targets that carry a gradient (distillation): exact, also at hard 0/1 targets."""
+    logits = torch.tensor([1.0, -2.0, 0.5, 3.0], dtype=torch.float64)
+    target = torch.tensor([0.0, 1.0, 0.3, 1.0], dtype=torch.float64, requires_grad=True)
+    ours = sigmoid_focal_loss(logits, target, gamma=gamma, alpha=0.25, reduction="sum")
+    p = logits.sigmoid()
+    p_t = p * target + (1 - p) * (1 - target)
+    alpha_t = 0.25 * target + 0.75 * (1 - target)
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    literal = (alpha_t * (1 - p_t) ** gamma * bce).sum()
+    torch.testing.assert_close(ours, literal)
+    torch.testing.assert_close(_grad(ours, target), _grad(literal, target))
+
+
+def test_sigmoid_focal_gradcheck_with_respect_to_target() -> None:
+    logits = torch.randn(3, 4, dtype=torch.float64)
+    target = torch.rand(3, 4, dtype=torch.float64).clamp(0.05, 0.95).requires_grad_(True)
+
+    def loss_of_target(t: Tensor) -> Tensor:
+        return sigmoid_focal_loss(logits, t, gamma=1.5, reduction="none")
+
+    assert torch.autograd.gradcheck(loss_of_target, (target,))

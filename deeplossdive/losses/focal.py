@@ -107,13 +107,18 @@ def focal_loss(
         check_class_weight(fn, "alpha", alpha, num_classes)
     check_class_indices(fn, target, num_classes, ignore_index)
 
-    work = _upcast(logits)
     valid = target != ignore_index
+    # Ignored elements may hold anything (padding, NaN): zero them so that neither the value nor
+    # the gradient of the kept elements can be poisoned by 0 · NaN.
+    work = _upcast(logits).masked_fill(~valid.unsqueeze(1), 0.0)
     safe_target = torch.where(valid, target, torch.zeros_like(target)).long().unsqueeze(1)
     is_target = torch.zeros_like(work, dtype=torch.bool).scatter_(1, safe_target, True)
     log_norm = torch.logsumexp(work, dim=1)
     log_pt = work.gather(1, safe_target).squeeze(1) - log_norm
-    log_1m_pt = torch.logsumexp(work.masked_fill(is_target, float("-inf")), dim=1) - log_norm
+    # The most negative finite number rather than -inf: a row whose other logits are all -inf
+    # (masked classes) then keeps a finite log(1 - p_t) and a NaN-free logsumexp backward.
+    others = work.masked_fill(is_target, torch.finfo(work.dtype).min)
+    log_1m_pt = torch.logsumexp(others, dim=1) - log_norm
     loss = -torch.exp(gamma * log_1m_pt) * log_pt
 
     weight = valid.to(work.dtype)
@@ -199,11 +204,23 @@ def sigmoid_focal_loss(
     log_p = F.logsigmoid(work)
     log_1mp = F.logsigmoid(-work)
     bce = -(target * log_p + (1 - target) * log_1mp)
-    log_1m_pt = torch.logaddexp(torch.log(target) + log_1mp, torch.log1p(-target) + log_p)
-    loss = torch.exp(gamma * log_1m_pt) * bce
+    loss = torch.exp(gamma * _log_one_minus_pt(target, log_p, log_1mp)) * bce
     if alpha is not None:
         loss = loss * (alpha * target + (1 - alpha) * (1 - target))
     return reduce_loss(loss, reduction).to(logits.dtype)
+
+
+def _log_one_minus_pt(target: Tensor, log_p: Tensor, log_1mp: Tensor) -> Tensor:
+    r"""$\log(1 - p_t) = \log(t\,\sigma(-x) + (1 - t)\,\sigma(x))$, exact at $|x| = 100$."""
+    fixed = target.detach()
+    log_1m_pt = torch.logaddexp(torch.log(fixed) + log_1mp, torch.log1p(-fixed) + log_p)
+    if target.requires_grad:
+        # Through log(t) the t-gradient at a hard target is 0 · inf. Add a term worth zero whose
+        # t-gradient is the exact one, (sigma(-x) - sigma(x)) / (1 - p_t).
+        one_minus_pt = torch.exp(log_1m_pt).clamp_min(torch.finfo(log_1m_pt.dtype).tiny)
+        slope = ((torch.exp(log_1mp) - torch.exp(log_p)) / one_minus_pt).detach()
+        log_1m_pt = log_1m_pt + slope * (target - fixed)
+    return log_1m_pt
 
 
 class FocalLoss(Loss):
