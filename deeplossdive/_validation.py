@@ -161,3 +161,160 @@ def check_in_unit_interval(function: str, name: str, tensor: Tensor) -> None:
     if bool(bad.any()):
         value = float(tensor[bad][0])
         raise ValueError(f"{function}: {name} must hold values in [0, 1], got {value}")
+
+
+def check_signed_labels(function: str, name: str, value: object) -> Tensor:
+    """Dtype check for labels in {-1, +1}: a floating-point or signed integer tensor."""
+    tensor = check_tensor(function, name, value)
+    if tensor.is_complex() or not (tensor.is_floating_point() or tensor.dtype.is_signed):
+        raise TypeError(
+            f"{function}: {name} must be a floating-point or signed integer tensor of labels "
+            f"-1 or +1, got dtype {tensor.dtype}"
+        )
+    return tensor
+
+
+def check_plus_minus_one(function: str, name: str, tensor: Tensor) -> None:
+    """Value check: every element is -1 or +1."""
+    if not value_checks_active() or tensor.numel() == 0:
+        return
+    bad = (tensor != 1) & (tensor != -1)
+    if bool(bad.any()):
+        value = tensor[bad][0].item()
+        raise ValueError(f"{function}: {name} must hold labels -1 or +1, got {value}")
+
+
+def check_positive_finite(function: str, name: str, value: float) -> float:
+    """A hyperparameter that must be a finite real number > 0 (a temperature, a scale)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"{function}: {name} must be a real number, got {type(value).__name__}")
+    if not 0 < value < float("inf"):  # also rejects NaN
+        raise ValueError(f"{function}: {name} must be a finite number > 0, got {value}")
+    return float(value)
+
+
+def check_probability_values(function: str, name: str, tensor: Tensor) -> None:
+    """Value check: every element is finite and >= 0 (a probability, not necessarily normalised)."""
+    if not value_checks_active() or tensor.numel() == 0:
+        return
+    bad = ~((tensor >= 0) & torch.isfinite(tensor))
+    if bool(bad.any()):
+        value = float(tensor[bad][0])
+        raise ValueError(f"{function}: {name} must hold finite values >= 0, got {value}")
+
+
+def check_log_probability_values(function: str, name: str, tensor: Tensor) -> None:
+    """Value check: every element is the log of a finite value >= 0: below +inf, not NaN."""
+    if not value_checks_active() or tensor.numel() == 0:
+        return
+    bad = ~(tensor < float("inf"))
+    if bool(bad.any()):
+        value = float(tensor[bad][0])
+        raise ValueError(
+            f"{function}: {name} must hold log-probabilities (values below inf, -inf allowed), "
+            f"got {value}"
+        )
+
+
+def check_broadcasts_to(
+    function: str, name: str, tensor: Tensor, ref_name: str, ref: Tensor
+) -> None:
+    """`tensor` broadcasts to `ref`'s shape without enlarging it (trailing dimensions aligned).
+
+    For a `ref` of shape (N, C) this accepts (N, C), (C,), (N, 1), (1, C) and (); for
+    (N, C, H, W) it also accepts (C, 1, 1). The caller expands the tensor explicitly.
+    """
+    fits = tensor.dim() <= ref.dim() and all(
+        size in (1, ref_size)
+        for size, ref_size in zip(reversed(tensor.shape), reversed(ref.shape), strict=False)
+    )
+    if not fits:
+        raise ValueError(
+            f"{function}: {name} must have a shape that broadcasts to the shape of {ref_name} "
+            f"{_shape(ref)} without enlarging it, got {_shape(tensor)}"
+        )
+
+
+def check_num_classes(function: str, name: str, tensor: Tensor, hint: str = "") -> int:
+    """`tensor` (N, C, ...) has C >= 2 classes; returns C. `hint` is appended to the message."""
+    num_classes = tensor.shape[1]
+    if num_classes < 2:
+        raise ValueError(
+            f"{function}: {name} must have at least 2 classes in dimension 1, got {num_classes}"
+            + (f" ({hint})" if hint else "")
+        )
+    return int(num_classes)
+
+
+def check_class_or_probability_target(
+    function: str, name: str, logits: Tensor, target: Tensor
+) -> bool:
+    """`target` holds class indices (integer, `logits`' shape without dim 1) or probabilities
+    (floating point, `logits`' shape). Returns whether it holds probabilities."""
+    check_tensor(function, "target", target)
+    class_shape = (logits.shape[0], *logits.shape[2:])
+    if target.is_floating_point():
+        if _shape(target) == class_shape:
+            raise TypeError(
+                f"{function}: target of shape {class_shape} must be an integer tensor of class "
+                f"indices (torch.int64), got dtype {target.dtype} (a floating-point target holds "
+                f"class probabilities and must have the shape of {name} {_shape(logits)})"
+            )
+        if target.shape != logits.shape:
+            raise ValueError(
+                f"{function}: target must have the shape of {name} {_shape(logits)} (class "
+                f"probabilities) or {class_shape} (class indices), got {_shape(target)}"
+            )
+        return True
+    check_integer(function, "target", target)
+    if target.shape == logits.shape:
+        raise ValueError(
+            f"{function}: target must have shape {class_shape} ({name}' shape without the class "
+            f"dimension 1), got {_shape(target)}; an integer target of the shape of {name} looks "
+            f"one-hot: pass target.argmax(1) (class indices) or target.float() (probabilities)"
+        )
+    check_class_target(function, logits, target)
+    return False
+
+
+def check_probability_rows(function: str, name: str, tensor: Tensor, dim: int = 1) -> None:
+    """Value check: every element is in [0, 1] and the sums over `dim` are 1.
+
+    The sums may be off by 0.01: a distribution rounded to bfloat16 (and then perhaps cast back to
+    float32) is off by up to 2^-9; a multi-hot or unnormalised row is off by far more.
+    """
+    if not value_checks_active() or tensor.numel() == 0:
+        return
+    check_in_unit_interval(function, name, tensor)
+    wide = torch.float64 if tensor.dtype == torch.float64 else torch.float32
+    sums = tensor.detach().sum(dim=dim, dtype=wide)
+    bad = ~((sums - 1).abs() <= 0.01)
+    if bool(bad.any()):
+        value = float(sums[bad][0])
+        raise ValueError(
+            f"{function}: {name} must hold probabilities that sum to 1 over dimension {dim}, got "
+            f"a sum of {value} (a multi-hot target is multi-label: use "
+            f"binary_cross_entropy_with_logits)"
+        )
+
+
+def check_non_positive_log_probabilities(function: str, name: str, tensor: Tensor) -> None:
+    """Value check: no element is > 0, as no log-probability is (NaN and -inf pass)."""
+    if not value_checks_active() or tensor.numel() == 0:
+        return
+    bad = tensor > 0
+    if bool(bad.any()):
+        value = float(tensor.detach()[bad][0])
+        raise ValueError(
+            f"{function}: {name} must hold log-probabilities (values <= 0), got {value}; "
+            f"pass log_softmax(logits), not softmax(logits) or raw logits"
+        )
+
+
+def check_at_least(function: str, name: str, value: float, lower: float) -> float:
+    """A real hyperparameter >= `lower`."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"{function}: {name} must be a real number, got {type(value).__name__}")
+    if not value >= lower:  # also rejects NaN
+        raise ValueError(f"{function}: {name} must be >= {lower}, got {value}")
+    return float(value)

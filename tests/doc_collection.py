@@ -1,8 +1,9 @@
 """The sybil set-up: which documents are tested, and how.
 
-- `docs/**/*.md` and `README.md`: every fence whose info string is exactly `python` runs, top to bottom, in one
-  namespace per page; a fence starting with `>>>` is checked as a doctest. Stock sybil silently
-  skips `py`, `pycon` and `python title=…` fences, so `tests/test_doc_fences.py` forbids them.
+- `docs/**/*.md` and `README.md`: every fence whose info string is exactly `python` runs, top to
+  bottom, in one namespace per page; a fence starting with `>>>` is checked as a doctest. Stock
+  sybil silently skips `py`, `pycon` and `python title=…` fences: `tests/test_doc_fences.py`
+  forbids them.
 - `deeplossdive/**/*.py`: every docstring example, as a doctest.
 
 Numbers compare with sybil's NUMBER flag: `tensor(0.17)` matches `tensor(0.1733)`.
@@ -14,11 +15,11 @@ from doctest import ELLIPSIS, NORMALIZE_WHITESPACE
 from pathlib import Path
 
 from sybil import Sybil
-from sybil.sybil import SybilCollection
-from sybil.typing import Parser
 from sybil.evaluators.doctest import NUMBER
 from sybil.parsers.markdown import ClearNamespaceParser, PythonCodeBlockParser, SkipParser
 from sybil.parsers.rest import DocTestParser
+from sybil.sybil import SybilCollection
+from sybil.typing import Parser
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ELLIPSIS | NORMALIZE_WHITESPACE | NUMBER

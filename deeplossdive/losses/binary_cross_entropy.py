@@ -1,0 +1,307 @@
+"""Binary cross-entropy: from probabilities and from logits."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from deeplossdive._base import Loss
+from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
+from deeplossdive._validation import (
+    check_broadcasts_to,
+    check_floating,
+    check_in_unit_interval,
+    check_same_shape,
+)
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+# torch.nn.functional.binary_cross_entropy clamps each log at -100; so do we.
+_LOG_FLOOR = -100.0
+
+
+def _work_dtype(tensor: Tensor) -> torch.dtype:
+    # float16/bfloat16 are computed in float32 and the result is rounded once at the end.
+    return torch.float32 if tensor.dtype in _LOW_PRECISION else tensor.dtype
+
+
+def _clamped_log(value: Tensor, positive: Tensor, log_of_safe: Tensor) -> Tensor:
+    # max(log(value), -100) whose gradient is never NaN: where value == 0 the log is taken of a
+    # stand-in (1), so autograd never divides 0 by 0; the clamp then makes the term flat there.
+    return torch.where(positive, log_of_safe, _LOG_FLOOR).clamp_min(_LOG_FLOOR)
+
+
+def _expanded_weight(
+    fn: str, name: str, weight: Tensor, ref_name: str, ref: Tensor, dtype: torch.dtype
+) -> Tensor:
+    check_floating(fn, name, weight)
+    check_broadcasts_to(fn, name, weight, ref_name, ref)
+    return weight.to(device=ref.device, dtype=dtype).expand(ref.shape)
+
+
+def _reduce(loss: Tensor, reduction: Reduction, weight: Tensor | None) -> Tensor:
+    if reduction == "mean" and weight is None and loss.numel() == 0:
+        # An empty batch: 0 (and a zero gradient), as for an all-ignored batch; torch gives NaN.
+        return loss.sum()
+    return reduce_loss(loss, reduction, weight=weight)
+
+
+def binary_cross_entropy(
+    probs: Tensor,
+    target: Tensor,
+    /,
+    *,
+    weight: Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Binary cross-entropy of probabilities $p \in [0, 1]$ against targets $t \in [0, 1]$.
+
+    Each element is an independent binary problem. With the log clamped at $-100$, as
+    [`torch.nn.functional.binary_cross_entropy`](https://pytorch.org/docs/stable/generated/torch.nn.functional.binary_cross_entropy.html)
+    does, the unreduced loss is
+
+    $$
+    \ell = -w\,\bigl[t \max(\log p, -100) + (1 - t) \max(\log(1 - p), -100)\bigr],
+    $$
+
+    so a probability of exactly 0 or 1 on the wrong side costs 100 instead of $\infty$. With
+    weights, `"mean"` is DeepLossDive's weighted mean $\sum w \ell / \sum w$, where torch divides
+    by the number of elements; `"none"` and `"sum"` equal torch's. An empty input gives
+    0 for `"mean"`.
+
+    Prefer
+    [`binary_cross_entropy_with_logits`][deeplossdive.functional.binary_cross_entropy_with_logits]
+    whenever the probabilities come from a sigmoid: in float32 `torch.sigmoid(x)` is exactly 1.0
+    from $x \approx 16.6$ on, and the loss of a confident mistake is then stuck at 100 with a zero
+    gradient.
+
+    The gradient is the derivative of the value returned,
+    $\partial \ell / \partial p = w\,[(1 - t)/(1 - p) - t/p]$, wherever the clamp is inactive
+    (torch's equals it wherever $p(1 - p) \ge 10^{-12}$). Where a log is clamped, that term is
+    flat and contributes 0, so values and gradients stay finite at $p \in \{0, 1\}$; there torch
+    returns $(p - t)/10^{-12}$ instead. float16 and bfloat16 inputs are computed in float32 and
+    returned in the input dtype.
+
+    Args:
+        probs: Probabilities $p \in [0, 1]$, any shape.
+        target: Targets $t \in [0, 1]$ (hard or soft), floating point, exactly the shape of
+            `probs`: a target of shape $(N)$ against probs of shape $(N, 1)$ is an error.
+        weight: Optional non-negative weights $w$ of a shape that broadcasts to `probs` without
+            enlarging it: the shape of `probs`, $(C)$ for its last dimension (one weight per
+            class of $(N, C)$ multi-label probabilities), $(N, 1)$ for one weight per sample,
+            $(C, 1, 1)$ for $(N, C, H, W)$. It is expanded to the shape of `probs`, and every
+            element counts with its own weight in the mean.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Returns:
+        The loss: shape of `probs` for `"none"`, a scalar otherwise.
+
+    Raises:
+        TypeError: `probs`, `target` or `weight` is not floating point.
+        ValueError: `target`'s shape differs from that of `probs`, `weight` does not broadcast
+            to it, an unknown `reduction`, or (with value checks on) a probability or target
+            outside $[0, 1]$.
+
+    Examples:
+        An undecided positive, a confident right negative, a confident wrong negative:
+
+        >>> import torch
+        >>> from deeplossdive.functional import binary_cross_entropy
+        >>> probs = torch.tensor([0.5, 0.1, 0.9])
+        >>> target = torch.tensor([1.0, 0.0, 0.0])
+        >>> binary_cross_entropy(probs, target, reduction="none")
+        tensor([0.6931, 0.1054, 2.3026])
+
+        That is $-\log 0.5$, $-\log 0.9$ and $-\log 0.1$. With weights $(1, 1, 2)$ the mean is
+        $(0.6931 + 0.1054 + 2 \times 2.3026) / 4 = 1.3509$; torch divides by 3 and gives 1.8012:
+
+        >>> binary_cross_entropy(probs, target, weight=torch.tensor([1.0, 1.0, 2.0]))
+        tensor(1.3509)
+    """
+    fn = "binary_cross_entropy"
+    check_floating(fn, "probs", probs)
+    check_floating(fn, "target", target)
+    check_same_shape(fn, "target", target, "probs", probs)
+    check_reduction(fn, reduction)
+    dtype = _work_dtype(probs)
+    weights = (
+        None if weight is None else _expanded_weight(fn, "weight", weight, "probs", probs, dtype)
+    )
+    check_in_unit_interval(fn, "probs", probs)
+    check_in_unit_interval(fn, "target", target)
+
+    p = probs.to(dtype)
+    t = target.to(dtype)
+    above_zero = p > 0
+    below_one = p < 1
+    log_p = _clamped_log(p, above_zero, torch.log(torch.where(above_zero, p, 1.0)))
+    log_1mp = _clamped_log(1 - p, below_one, torch.log1p(-torch.where(below_one, p, 0.0)))
+    # Written as a difference so that a perfect prediction gives +0.0, not -0.0.
+    loss = -t * log_p - (1 - t) * log_1mp
+    return _reduce(loss, reduction, weights).to(probs.dtype)
+
+
+def binary_cross_entropy_with_logits(
+    logits: Tensor,
+    target: Tensor,
+    /,
+    *,
+    weight: Tensor | None = None,
+    pos_weight: Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Binary cross-entropy of logits $x$ (probability $\sigma(x)$) against targets $t \in [0, 1]$.
+
+    Each element is an independent binary problem: one sigmoid per element, no softmax, so
+    multi-label targets (several classes present at once) are fine. The unreduced loss is
+
+    $$
+    \ell = -w\,\bigl[q\,t \log \sigma(x) + (1 - t) \log \sigma(-x)\bigr],
+    $$
+
+    with $q$ the `pos_weight` (1 when not given), computed with `logsigmoid`: exact and finite
+    for any $x$, where $\log(\sigma(x))$ computed as written is $-\infty$ from $x \approx -88.7$
+    in float32. Its gradient is
+    $\partial \ell / \partial x = w\,[(1 + (q - 1)t)\,\sigma(x) - q\,t]$, which is
+    $w\,(\sigma(x) - t)$ without `pos_weight`.
+
+    `pos_weight` multiplies the positive term inside $\ell$ (a positive counts as $q$ copies of
+    itself), so `"mean"` is the plain mean over the elements, exactly as in
+    [`torch.nn.functional.binary_cross_entropy_with_logits`](https://pytorch.org/docs/stable/generated/torch.nn.functional.binary_cross_entropy_with_logits.html).
+    `weight` is a weight in DeepLossDive's sense: `"mean"` is
+    $\sum w \ell / \sum w$, where torch divides by the number of elements; `"none"` and `"sum"`
+    equal torch's. An empty input gives 0 for `"mean"`. float16 and bfloat16 inputs are computed
+    in float32 and returned in the input dtype.
+
+    Args:
+        logits: Unnormalised scores $x$, any shape.
+        target: Targets $t \in [0, 1]$ (hard or soft), floating point, exactly the shape of
+            `logits`.
+        weight: Optional non-negative weights $w$ of a shape that broadcasts to `logits` without
+            enlarging it (the shape of `logits`, $(C)$ for its last dimension, $(N, 1)$,
+            $(C, 1, 1)$ for $(N, C, H, W)$); expanded to the shape of `logits`.
+        pos_weight: Optional weights $q$ of the positive term, with the same shape rule: $(C)$
+            is one weight per class along the **last** dimension, as in torch; for
+            $(N, C, H, W)$ logits pass $(C, 1, 1)$. A common choice is
+            $q_c = \#\text{negatives}_c / \#\text{positives}_c$.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Returns:
+        The loss: shape of `logits` for `"none"`, a scalar otherwise.
+
+    Raises:
+        TypeError: `logits`, `target`, `weight` or `pos_weight` is not floating point.
+        ValueError: `target`'s shape differs from that of `logits`, `weight` or `pos_weight`
+            does not broadcast to it, an unknown `reduction`, or (with value checks on) a
+            target outside $[0, 1]$.
+
+    Examples:
+        An undecided positive, a confident right negative, a confident wrong negative:
+
+        >>> import torch
+        >>> from deeplossdive.functional import binary_cross_entropy_with_logits
+        >>> logits = torch.tensor([0.0, -3.0, 3.0])
+        >>> target = torch.tensor([1.0, 0.0, 0.0])
+        >>> binary_cross_entropy_with_logits(logits, target, reduction="none")
+        tensor([0.6931, 0.0486, 3.0486])
+
+        These are $\log 2$ and $\log(1 + e^{\mp 3})$. A `pos_weight` of 3 triples the positive
+        only; the mean stays a plain mean, $(3 \times 0.6931 + 0.0486 + 3.0486) / 3 = 1.7255$:
+
+        >>> binary_cross_entropy_with_logits(logits, target, pos_weight=torch.tensor(3.0))
+        tensor(1.7255)
+    """
+    fn = "binary_cross_entropy_with_logits"
+    check_floating(fn, "logits", logits)
+    check_floating(fn, "target", target)
+    check_same_shape(fn, "target", target, "logits", logits)
+    check_reduction(fn, reduction)
+    dtype = _work_dtype(logits)
+    weights = (
+        None if weight is None else _expanded_weight(fn, "weight", weight, "logits", logits, dtype)
+    )
+    pos_weights = (
+        None
+        if pos_weight is None
+        else _expanded_weight(fn, "pos_weight", pos_weight, "logits", logits, dtype)
+    )
+    check_in_unit_interval(fn, "target", target)
+
+    x = logits.to(dtype)
+    t = target.to(dtype)
+    positive_term = t * F.logsigmoid(x)
+    if pos_weights is not None:
+        positive_term = pos_weights * positive_term
+    loss = -(positive_term + (1 - t) * F.logsigmoid(-x))
+    return _reduce(loss, reduction, weights).to(logits.dtype)
+
+
+class BCELoss(Loss):
+    """Module form of [`binary_cross_entropy`][deeplossdive.functional.binary_cross_entropy].
+
+    Args:
+        weight: Optional weights of a shape that broadcasts to the input without enlarging it;
+            stored as a buffer.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Shape:
+        - probs: any shape, values in $[0, 1]$.
+        - target: the shape of `probs`, floating point in $[0, 1]$.
+        - output: scalar, or the shape of `probs` for `"none"`.
+    """
+
+    weight: Tensor | None
+
+    def __init__(self, *, weight: Tensor | None = None, reduction: Reduction = "mean") -> None:
+        super().__init__(reduction=reduction)
+        if weight is not None:
+            check_floating(type(self).__name__, "weight", weight)
+        self.register_buffer("weight", weight)
+
+    def forward(self, probs: Tensor, target: Tensor) -> Tensor:
+        return binary_cross_entropy(probs, target, weight=self.weight, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(Loss):
+    """Module form of [`binary_cross_entropy_with_logits`][deeplossdive.functional.binary_cross_entropy_with_logits].
+
+    Args:
+        weight: Optional weights of a shape that broadcasts to the input without enlarging it;
+            stored as a buffer.
+        pos_weight: Optional weights of the positive term, same shape rule ($(C)$ along the
+            last dimension); stored as a buffer.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Shape:
+        - logits: any shape.
+        - target: the shape of `logits`, floating point in $[0, 1]$.
+        - output: scalar, or the shape of `logits` for `"none"`.
+    """  # noqa: E501 - the cross-reference on the first line cannot be wrapped
+
+    weight: Tensor | None
+    pos_weight: Tensor | None
+
+    def __init__(
+        self,
+        *,
+        weight: Tensor | None = None,
+        pos_weight: Tensor | None = None,
+        reduction: Reduction = "mean",
+    ) -> None:
+        super().__init__(reduction=reduction)
+        name = type(self).__name__
+        if weight is not None:
+            check_floating(name, "weight", weight)
+        if pos_weight is not None:
+            check_floating(name, "pos_weight", pos_weight)
+        self.register_buffer("weight", weight)
+        self.register_buffer("pos_weight", pos_weight)
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return binary_cross_entropy_with_logits(
+            logits,
+            target,
+            weight=self.weight,
+            pos_weight=self.pos_weight,
+            reduction=self.reduction,
+        )

@@ -1,0 +1,366 @@
+"""Cross-entropy (from logits) and negative log-likelihood (from log-probabilities)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from deeplossdive._base import Loss
+from deeplossdive._reduction import Reduction, check_reduction
+from deeplossdive._validation import (
+    check_class_indices,
+    check_class_or_probability_target,
+    check_class_target,
+    check_class_weight,
+    check_floating,
+    check_integer,
+    check_min_ndim,
+    check_non_positive_log_probabilities,
+    check_num_classes,
+    check_probability_rows,
+    check_unit_interval,
+)
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+_BINARY_HINT = "one logit per sample is a binary problem: use binary_cross_entropy_with_logits"
+
+
+def _upcast(tensor: Tensor) -> Tensor:
+    # torch's autocast runs cross_entropy and nll_loss in float32 too; here it also keeps the
+    # "sum" that the weighted mean divides from overflowing float16 (65504) on large maps.
+    return tensor.float() if tensor.dtype in _LOW_PRECISION else tensor
+
+
+def _as(tensor: Tensor, dtype: torch.dtype) -> Tensor:
+    # `.to` costs a few microseconds even when it does nothing; this is the hot path.
+    return tensor if tensor.dtype == dtype else tensor.to(dtype)
+
+
+def _mean(total: Tensor, denominator: Tensor) -> Tensor:
+    # The rule of `reduce_loss` for a numerator torch's kernel has already weighted and summed:
+    # total / denominator, and 0 (with a zero gradient) when every weight is 0, in which case
+    # `total` is 0 too. A count is clamped to 1 (cheaper than `where`: this is the hot path).
+    if not denominator.is_floating_point():
+        return total / denominator.clamp(min=1)
+    return total / torch.where(denominator == 0, torch.ones_like(denominator), denominator)
+
+
+def _class_weight_total(target: Tensor, weight: Tensor | None, ignore_index: int) -> Tensor:
+    r"""$\sum_n w_{y_n}$ over the elements whose target is not `ignore_index` (a count without
+    `weight`): the denominator of the weighted mean."""
+    valid = target != ignore_index
+    if weight is None:
+        return torch.count_nonzero(valid)
+    safe = torch.where(valid, target, torch.zeros_like(target))
+    return (weight[safe] * valid).sum()
+
+
+def cross_entropy(
+    logits: Tensor,
+    target: Tensor,
+    /,
+    *,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Cross-entropy between the softmax of `logits` and a target class or distribution.
+
+    With $\log p_n = \operatorname{log\_softmax}(x_n)$ over the $C$ classes, class weights
+    $w_c$ (1 without `weight`) and the target distribution $y_n$ (one-hot for a class index),
+    smoothed as $q_n = (1 - \varepsilon)\, y_n + \varepsilon / C$, the unreduced loss is
+
+    $$
+    \ell_n = -\sum_{c=1}^{C} w_c\, q_{n,c} \log p_{n,c},
+    $$
+
+    which for a class index $y_n$ and $\varepsilon = 0$ is $-w_{y_n} \log p_{n, y_n}$. The
+    smoothed target gives $\varepsilon / C$ to *every* class, the true one included (not
+    $\varepsilon / (C - 1)$ to the others). `"mean"` is
+    $\sum_n \ell_n / \sum_n \bar w_n$ with $\bar w_n = \sum_c w_c\, y_{n,c}$ the weight of the
+    *unsmoothed* target: $w_{y_n}$ for a class index, 0 for an element whose target is
+    `ignore_index`, 1 for any probability target without `weight`. An all-ignored batch gives 0.
+
+    For class indices every reduction equals
+    [`torch.nn.functional.cross_entropy`](https://pytorch.org/docs/stable/generated/torch.nn.functional.cross_entropy.html),
+    label smoothing and `weight` included, except that torch's all-ignored `"mean"` is NaN. For
+    probability targets with `weight`, torch's `"mean"` divides by the number of elements $N$
+    instead of $\sum_n \bar w_n$; ours makes a one-hot probability target give the same mean as
+    its class index. Without `weight` the two agree.
+
+    The computation is torch's fused kernel; this function adds the checks. float16 and bfloat16
+    inputs are computed in float32 (as under autocast) and returned in the input dtype.
+
+    Args:
+        logits: Unnormalised scores (not probabilities), shape $(N, C)$ or
+            $(N, C, d_1, \dots)$, $C \ge 2$.
+        target: Class indices in $[0, C)$ or `ignore_index`, an integer tensor of shape $(N)$ or
+            $(N, d_1, \dots)$; or class probabilities, a floating-point tensor of the shape of
+            `logits` whose entries along dimension 1 sum to 1 (within 0.01).
+        weight: Optional per-class weights $w_c$, shape $(C)$.
+        ignore_index: Class-index target value whose elements contribute nothing, neither to the
+            sum nor to the mean's denominator. Probability targets accept only the default.
+        label_smoothing: $\varepsilon \in [0, 1]$.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Returns:
+        The loss: shape $(N)$ or $(N, d_1, \dots)$ for `"none"`, a scalar otherwise.
+
+    Raises:
+        TypeError: `logits` or `weight` is not floating point, a target of class-index shape is
+            not integer.
+        ValueError: `target` has neither shape, an integer target has the shape of `logits`
+            (one-hot), $C < 2$, `label_smoothing` outside $[0, 1]$, `ignore_index` with
+            probability targets, an unknown `reduction`, or (with value checks on) a label
+            outside $[0, C)$ that is not `ignore_index`, or probabilities outside $[0, 1]$ or
+            not summing to 1.
+
+    Examples:
+        An undecided sample and a sample that gives its class $p = 3/5$:
+
+        >>> import math
+        >>> import torch
+        >>> from deeplossdive.functional import cross_entropy
+        >>> logits = torch.tensor([[0.0, 0.0, 0.0], [math.log(3.0), 0.0, 0.0]])
+        >>> cross_entropy(logits, torch.tensor([2, 0]), reduction="none")
+        tensor([1.0986, 0.5108])
+
+        That is $\log 3$ and $-\log 0.6$. The same targets as probabilities, and label
+        smoothing $\varepsilon = 0.3$ on two classes ($q = (0.85, 0.15)$, $p = (2/3, 1/3)$):
+
+        >>> probs = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+        >>> cross_entropy(logits, probs, reduction="none")
+        tensor([1.0986, 0.5108])
+        >>> two = torch.tensor([[math.log(2.0), 0.0]])
+        >>> cross_entropy(two, torch.tensor([0]), label_smoothing=0.3)
+        tensor(0.5094)
+
+        which is $-(0.85 \log \tfrac23 + 0.15 \log \tfrac13)$.
+    """
+    fn = "cross_entropy"
+    check_floating(fn, "logits", logits)
+    check_min_ndim(fn, "logits", logits, 2, "(N, C, ...)")
+    num_classes = check_num_classes(fn, "logits", logits, _BINARY_HINT)
+    probabilities = check_class_or_probability_target(fn, "logits", logits, target)
+    check_unit_interval(fn, "label_smoothing", label_smoothing)
+    check_reduction(fn, reduction)
+    if weight is not None:
+        check_class_weight(fn, "weight", weight, num_classes)
+    if probabilities:
+        if ignore_index != -100:
+            raise ValueError(
+                f"{fn}: ignore_index must be the default -100 with probability targets (it "
+                f"applies to class indices only), got {ignore_index}"
+            )
+        check_probability_rows(fn, "target", target)
+    else:
+        check_class_indices(fn, target, num_classes, ignore_index)
+
+    work = _upcast(logits)
+    weight = None if weight is None else _as(weight, work.dtype)
+    if probabilities:
+        target = _as(target, work.dtype)
+    elif target.dtype != torch.long:
+        target = target.long()
+
+    def torch_ce(torch_reduction: str) -> Tensor:
+        return F.cross_entropy(
+            work,
+            target,
+            weight=weight,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            reduction=torch_reduction,
+        )
+
+    if reduction != "mean":
+        return _as(torch_ce(reduction), logits.dtype)
+    if probabilities:
+        if weight is None:
+            return _as(torch_ce("mean"), logits.dtype)
+        denominator = (target.movedim(1, -1) * weight).sum()
+    else:
+        denominator = _class_weight_total(target, weight, ignore_index)
+    return _as(_mean(torch_ce("sum"), denominator), logits.dtype)
+
+
+def nll_loss(
+    log_probs: Tensor,
+    target: Tensor,
+    /,
+    *,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Negative log-likelihood of the target class, from log-probabilities.
+
+    With $\log p_{n,c}$ given (for example by `log_softmax`) and class weights $w_c$ (1 without
+    `weight`), the unreduced loss is
+
+    $$
+    \ell_n = -w_{y_n} \log p_{n, y_n},
+    $$
+
+    and `"mean"` is $\sum_n \ell_n / \sum_n w_{y_n}$ over the elements whose target is not
+    `ignore_index` (0 when all are ignored). `nll_loss(log_softmax(x), y)` is
+    [`cross_entropy`][deeplossdive.functional.cross_entropy]`(x, y)`. Every reduction equals
+    [`torch.nn.functional.nll_loss`](https://pytorch.org/docs/stable/generated/torch.nn.functional.nll_loss.html),
+    except that torch's all-ignored `"mean"` is NaN. The loss only picks an entry and negates
+    it: given probabilities instead of log-probabilities it would minimise $-p_{y_n}$, so the
+    value checks reject positive entries. float16 and bfloat16 inputs are computed in float32
+    and returned in the input dtype.
+
+    Args:
+        log_probs: Log-probabilities (values $\le 0$), shape $(N, C)$ or $(N, C, d_1, \dots)$,
+            $C \ge 2$.
+        target: Class indices in $[0, C)$ or `ignore_index`, an integer tensor of shape $(N)$ or
+            $(N, d_1, \dots)$.
+        weight: Optional per-class weights $w_c$, shape $(C)$.
+        ignore_index: Target value whose elements contribute nothing, neither to the sum nor to
+            the mean's denominator.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Returns:
+        The loss: shape of `target` for `"none"`, a scalar otherwise.
+
+    Raises:
+        TypeError: `log_probs` or `weight` is not floating point, or `target` is not integer.
+        ValueError: Shapes disagree, $C < 2$, an unknown `reduction`, or (with value checks on)
+            a label outside $[0, C)$ that is not `ignore_index`, or a positive entry of
+            `log_probs`.
+
+    Examples:
+        Log-probabilities $\log(0.5, 0.25, 0.25)$ and $\log(0.1, 0.8, 0.1)$:
+
+        >>> import torch
+        >>> from deeplossdive.functional import nll_loss
+        >>> log_probs = torch.tensor([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]]).log()
+        >>> nll_loss(log_probs, torch.tensor([0, 1]), reduction="none")
+        tensor([0.6931, 0.2231])
+        >>> nll_loss(log_probs, torch.tensor([0, 1]), weight=torch.tensor([1.0, 3.0, 1.0]))
+        tensor(0.3406)
+
+        The second is $(0.6931 + 3 \times 0.2231) / (1 + 3)$.
+    """
+    fn = "nll_loss"
+    check_floating(fn, "log_probs", log_probs)
+    check_integer(fn, "target", target)
+    check_min_ndim(fn, "log_probs", log_probs, 2, "(N, C, ...)")
+    num_classes = check_num_classes(fn, "log_probs", log_probs)
+    check_class_target(fn, log_probs, target)
+    check_reduction(fn, reduction)
+    if weight is not None:
+        check_class_weight(fn, "weight", weight, num_classes)
+    check_class_indices(fn, target, num_classes, ignore_index)
+    check_non_positive_log_probabilities(fn, "log_probs", log_probs)
+
+    # torch's CPU backward of nll_loss on (N, C, d1, d2, ...) raises "grad_input must be
+    # contiguous" for a permuted input such as log_softmax(out, -1).permute(0, 3, 1, 2).
+    work = _upcast(log_probs).contiguous()
+    weight = None if weight is None else _as(weight, work.dtype)
+    if target.dtype != torch.long:
+        target = target.long()
+    if reduction != "mean":
+        loss = F.nll_loss(
+            work, target, weight=weight, ignore_index=ignore_index, reduction=reduction
+        )
+        return _as(loss, log_probs.dtype)
+    total = F.nll_loss(work, target, weight=weight, ignore_index=ignore_index, reduction="sum")
+    denominator = _class_weight_total(target, weight, ignore_index)
+    return _as(_mean(total, denominator), log_probs.dtype)
+
+
+class CrossEntropyLoss(Loss):
+    r"""Module form of [`cross_entropy`][deeplossdive.functional.cross_entropy].
+
+    Args:
+        weight: Optional per-class weights, shape $(C)$; stored as a buffer.
+        ignore_index: Class-index target value to ignore.
+        label_smoothing: $\varepsilon \in [0, 1]$.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Shape:
+        - logits: $(N, C)$ or $(N, C, d_1, \dots)$.
+        - target: $(N)$ or $(N, d_1, \dots)$, integer class indices; or the shape of `logits`,
+          floating-point probabilities.
+        - output: scalar, or $(N)$ / $(N, d_1, \dots)$ for `"none"`.
+    """
+
+    weight: Tensor | None
+
+    def __init__(
+        self,
+        *,
+        weight: Tensor | None = None,
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+        reduction: Reduction = "mean",
+    ) -> None:
+        super().__init__(reduction=reduction)
+        name = type(self).__name__
+        if weight is not None:
+            check_floating(name, "weight", weight)
+        self.register_buffer("weight", weight)
+        self.ignore_index = ignore_index
+        self.label_smoothing = check_unit_interval(name, "label_smoothing", label_smoothing)
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return cross_entropy(
+            logits,
+            target,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+            reduction=self.reduction,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}, "
+            f"{super().extra_repr()}"
+        )
+
+
+class NLLLoss(Loss):
+    r"""Module form of [`nll_loss`][deeplossdive.functional.nll_loss].
+
+    Args:
+        weight: Optional per-class weights, shape $(C)$; stored as a buffer.
+        ignore_index: Target value to ignore.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Shape:
+        - log_probs: $(N, C)$ or $(N, C, d_1, \dots)$.
+        - target: $(N)$ or $(N, d_1, \dots)$, integer class indices.
+        - output: scalar, or the shape of `target` for `"none"`.
+    """
+
+    weight: Tensor | None
+
+    def __init__(
+        self,
+        *,
+        weight: Tensor | None = None,
+        ignore_index: int = -100,
+        reduction: Reduction = "mean",
+    ) -> None:
+        super().__init__(reduction=reduction)
+        if weight is not None:
+            check_floating(type(self).__name__, "weight", weight)
+        self.register_buffer("weight", weight)
+        self.ignore_index = ignore_index
+
+    def forward(self, log_probs: Tensor, target: Tensor) -> Tensor:
+        return nll_loss(
+            log_probs,
+            target,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+        )
+
+    def extra_repr(self) -> str:
+        return f"ignore_index={self.ignore_index}, {super().extra_repr()}"

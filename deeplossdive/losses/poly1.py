@@ -1,0 +1,119 @@
+"""Poly-1 cross-entropy (Leng et al., 2022, PolyLoss)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from deeplossdive._base import Loss
+from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
+from deeplossdive._validation import (
+    check_at_least,
+    check_class_indices,
+    check_class_target,
+    check_floating,
+    check_integer,
+    check_min_ndim,
+    check_num_classes,
+)
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def poly1_cross_entropy(
+    logits: Tensor,
+    target: Tensor,
+    /,
+    *,
+    epsilon: float = 1.0,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Poly-1 cross-entropy of [Leng et al., 2022](https://arxiv.org/abs/2204.12511) (PolyLoss).
+
+    Cross-entropy is the series $-\log p_t = \sum_{j \ge 1} (1 - p_t)^j / j$ in $1 - p_t$.
+    Poly-1 changes the coefficient of the first term from 1 to $1 + \varepsilon$: with
+    $p_t = \operatorname{softmax}(x_n)_{y_n}$ the probability of the true class, the unreduced
+    loss is
+
+    $$
+    \ell_n = -\log p_t + \varepsilon\,(1 - p_t).
+    $$
+
+    $\varepsilon = 0$ is [`cross_entropy`][deeplossdive.functional.cross_entropy]. The gradient
+    is cross-entropy's scaled by $1 + \varepsilon\,p_t$: $\varepsilon > 0$ pushes harder on
+    examples the model already gets right, $\varepsilon = -1$ (which drops the first term)
+    lets go of them. Below $-1$ the loss would *increase* again as $p_t \to 1$ (its minimum over
+    $p_t$ would sit at $p_t = -1/\varepsilon < 1$), so `epsilon` must be $\ge -1$; then
+    $\ell_n \ge 0$. `"mean"` is the plain mean over all elements.
+
+    It is computed as $\ell = c - \varepsilon \operatorname{expm1}(-c)$ from the fused
+    cross-entropy $c = -\log p_t$ (so $1 - p_t = -\operatorname{expm1}(-c)$ keeps its precision
+    near $p_t = 1$): values and gradients are finite at saturated logits. float16 and bfloat16
+    inputs are computed in float32 and returned in the input dtype.
+
+    Args:
+        logits: Unnormalised scores, shape $(N, C)$ or $(N, C, d_1, \dots)$, $C \ge 2$.
+        target: Class indices in $[0, C)$, shape $(N)$ or $(N, d_1, \dots)$.
+        epsilon: Coefficient $\varepsilon \ge -1$ added to the first polynomial term.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Returns:
+        The loss: shape of `target` for `"none"`, a scalar otherwise.
+
+    Raises:
+        TypeError: `logits` is not floating point, or `target` is not integer.
+        ValueError: Shapes disagree, $C < 2$, `epsilon` $< -1$, an unknown `reduction`, or (with
+            value checks on) a label outside $[0, C)$.
+
+    Examples:
+        An undecided sample ($p_t = 1/2$) and one with $p_t = 3/5$:
+
+        >>> import math
+        >>> import torch
+        >>> from deeplossdive.functional import poly1_cross_entropy
+        >>> logits = torch.tensor([[0.0, 0.0], [math.log(3.0), math.log(2.0)]])
+        >>> poly1_cross_entropy(logits, torch.tensor([1, 0]), epsilon=1.0, reduction="none")
+        tensor([1.1931, 0.9108])
+
+        That is $\log 2 + 0.5$ and $-\log 0.6 + 0.4$.
+    """
+    fn = "poly1_cross_entropy"
+    check_floating(fn, "logits", logits)
+    check_integer(fn, "target", target)
+    check_min_ndim(fn, "logits", logits, 2, "(N, C, ...)")
+    num_classes = check_num_classes(fn, "logits", logits)
+    check_class_target(fn, logits, target)
+    check_at_least(fn, "epsilon", epsilon, -1.0)
+    check_reduction(fn, reduction)
+    check_class_indices(fn, target, num_classes, None)
+
+    # float16 would round 1 - p_t and the sum; torch's autocast runs cross_entropy in float32.
+    work = logits.float() if logits.dtype in _LOW_PRECISION else logits
+    ce = F.cross_entropy(work, target.long(), reduction="none")
+    loss = ce - epsilon * torch.expm1(-ce)
+    return reduce_loss(loss, reduction).to(logits.dtype)
+
+
+class Poly1CrossEntropyLoss(Loss):
+    r"""Module form of [`poly1_cross_entropy`][deeplossdive.functional.poly1_cross_entropy].
+
+    Args:
+        epsilon: Coefficient $\varepsilon \ge -1$ added to the first polynomial term.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Shape:
+        - logits: $(N, C)$ or $(N, C, d_1, \dots)$.
+        - target: $(N)$ or $(N, d_1, \dots)$, integer class indices.
+        - output: scalar, or the shape of `target` for `"none"`.
+    """
+
+    def __init__(self, *, epsilon: float = 1.0, reduction: Reduction = "mean") -> None:
+        super().__init__(reduction=reduction)
+        self.epsilon = check_at_least(type(self).__name__, "epsilon", epsilon, -1.0)
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return poly1_cross_entropy(logits, target, epsilon=self.epsilon, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"epsilon={self.epsilon}, {super().extra_repr()}"

@@ -1,0 +1,700 @@
+"""Cross-entropy and NLL: the shared contract, identities with torch, and the page's pitfalls."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from deeplossdive import Reduction, value_checks
+from deeplossdive.functional import cross_entropy, nll_loss
+from deeplossdive.nn import CrossEntropyLoss, NLLLoss
+from tests.harness import REDUCTIONS, ErrorCase, Inputs, LossContract, LossSpec
+from tests.oracles import cross_entropy as oracles
+
+# float16/bfloat16 are computed in float32 and rounded once at the end: the error is the
+# rounding of the result (float16: 2^-11 relative, bfloat16: 2^-8) plus that of the gradient.
+LOW_PRECISION_TOL = {torch.float16: (2e-3, 1e-4), torch.bfloat16: (1.6e-2, 1e-3)}
+SHAPES = ((6, 5), (2, 3, 4, 5))
+
+
+def _class_inputs(shape: tuple[int, ...], dtype: torch.dtype, gen: torch.Generator) -> Inputs:
+    logits = 2 * torch.randn(shape, generator=gen, dtype=torch.float64)
+    target = torch.randint(shape[1], (shape[0], *shape[2:]), generator=gen)
+    return logits.to(dtype), target
+
+
+def _probability_inputs(shape: tuple[int, ...], dtype: torch.dtype, gen: torch.Generator) -> Inputs:
+    logits = 2 * torch.randn(shape, generator=gen, dtype=torch.float64)
+    target = torch.softmax(2 * torch.randn(shape, generator=gen, dtype=torch.float64), dim=1)
+    target[0] = F.one_hot(torch.zeros(shape[2:], dtype=torch.long), shape[1]).movedim(-1, 0)
+    return logits.to(dtype), target.to(dtype)
+
+
+def _log_prob_inputs(shape: tuple[int, ...], dtype: torch.dtype, gen: torch.Generator) -> Inputs:
+    logits, target = _class_inputs(shape, torch.float64, gen)
+    return logits.log_softmax(dim=1).to(dtype), target
+
+
+def _saturate(inputs: Inputs) -> Inputs:
+    logits, target = inputs
+    saturated = torch.where(logits > 0, 100.0, -100.0).to(logits.dtype)
+    # Every regime: right and confident, wrong and confident, ties.
+    saturated[0] = -100.0
+    saturated[0].select(0, 0).fill_(100.0)
+    return saturated, target
+
+
+def _log_prob_saturate(inputs: Inputs) -> Inputs:
+    # Log-probabilities of a confident model: 0 for its class, -100 for the others.
+    log_probs, target = inputs
+    confident = F.one_hot(log_probs.argmax(dim=1), log_probs.shape[1]).movedim(-1, 1)
+    return (100.0 * confident - 100.0).to(log_probs.dtype), target
+
+
+def _class_perfect(inputs: Inputs) -> Inputs:
+    logits, target = inputs
+    one_hot = F.one_hot(target, logits.shape[1]).movedim(-1, 1)
+    return (200.0 * one_hot - 100.0).to(logits.dtype), target
+
+
+def _log_prob_perfect(inputs: Inputs) -> Inputs:
+    log_probs, target = inputs
+    one_hot = F.one_hot(target, log_probs.shape[1]).movedim(-1, 1)
+    return (100.0 * one_hot - 100.0).to(log_probs.dtype), target
+
+
+def _class_weights(inputs: Inputs, gen: torch.Generator) -> dict[str, Tensor]:
+    num_classes = inputs[0].shape[1]
+    return {"weight": torch.rand(num_classes, generator=gen, dtype=inputs[0].dtype) + 0.1}
+
+
+def _class_ignore(inputs: Inputs, keep: Tensor) -> tuple[Inputs, Inputs]:
+    logits, target = inputs
+    ignored = target.clone()
+    ignored[~keep] = -100
+    return (logits, ignored), (logits[keep], target[keep])
+
+
+def _ce_errors() -> tuple[ErrorCase, ...]:
+    logits, target = torch.randn(3, 5), torch.tensor([0, 4, 1])
+    probs = torch.softmax(torch.randn(3, 5), dim=1)
+    return (
+        ErrorCase(
+            "int-logits",
+            lambda: cross_entropy(target.view(3, 1).repeat(1, 5), target),
+            TypeError,
+            "cross_entropy: logits must be a floating-point tensor, got dtype torch.int64",
+        ),
+        ErrorCase(
+            "float-class-target",
+            lambda: cross_entropy(logits, target.float()),
+            TypeError,
+            "cross_entropy: target of shape (3,) must be an integer tensor of class indices "
+            "(torch.int64), got dtype torch.float32 (a floating-point target holds class "
+            "probabilities and must have the shape of logits (3, 5))",
+        ),
+        ErrorCase(
+            "probability-shape",
+            lambda: cross_entropy(logits, probs[:, :4]),
+            ValueError,
+            "cross_entropy: target must have the shape of logits (3, 5) (class probabilities) "
+            "or (3,) (class indices), got (3, 4)",
+        ),
+        ErrorCase(
+            "integer-one-hot",
+            lambda: cross_entropy(logits, F.one_hot(target, 5)),
+            ValueError,
+            "cross_entropy: target must have shape (3,) (logits' shape without the class "
+            "dimension 1), got (3, 5); an integer target of the shape of logits looks one-hot: "
+            "pass target.argmax(1) (class indices) or target.float() (probabilities)",
+        ),
+        ErrorCase(
+            "target-shape",
+            lambda: cross_entropy(logits, target.view(3, 1)),
+            ValueError,
+            "cross_entropy: target must have shape (3,) (logits' shape without the class "
+            "dimension 1), got (3, 1)",
+        ),
+        ErrorCase(
+            "bool-target",
+            lambda: cross_entropy(logits, target > 0),
+            TypeError,
+            "cross_entropy: target must be an integer tensor of class indices (torch.int64), "
+            "got dtype torch.bool",
+        ),
+        ErrorCase(
+            "1d-logits",
+            lambda: cross_entropy(logits[0], target[:1]),
+            ValueError,
+            "cross_entropy: logits must have at least 2 dimensions (N, C, ...), got shape (5,)",
+        ),
+        ErrorCase(
+            "one-class",
+            lambda: cross_entropy(logits[:, :1], torch.zeros(3, dtype=torch.long)),
+            ValueError,
+            "cross_entropy: logits must have at least 2 classes in dimension 1, got 1 (one "
+            "logit per sample is a binary problem: use binary_cross_entropy_with_logits)",
+        ),
+        ErrorCase(
+            "label-too-large",
+            lambda: cross_entropy(logits, torch.tensor([0, 5, 1])),
+            ValueError,
+            "cross_entropy: target must hold class indices in [0, 5) or equal to "
+            "ignore_index=-100, got 5",
+        ),
+        ErrorCase(
+            "label-negative",
+            lambda: cross_entropy(logits, torch.tensor([0, -1, 1])),
+            ValueError,
+            "cross_entropy: target must hold class indices in [0, 5) or equal to "
+            "ignore_index=-100, got -1",
+        ),
+        ErrorCase(
+            "label-smoothing-range",
+            lambda: cross_entropy(logits, target, label_smoothing=1.5),
+            ValueError,
+            "cross_entropy: label_smoothing must be in [0, 1], got 1.5",
+        ),
+        ErrorCase(
+            "label-smoothing-negative",
+            lambda: cross_entropy(logits, target, label_smoothing=-0.1),
+            ValueError,
+            "cross_entropy: label_smoothing must be in [0, 1], got -0.1",
+        ),
+        ErrorCase(
+            "weight-length",
+            lambda: cross_entropy(logits, target, weight=torch.ones(4)),
+            ValueError,
+            "cross_entropy: weight must be a 1-D tensor with one weight per class, shape (5,), "
+            "got (4,)",
+        ),
+        ErrorCase(
+            "weight-dtype",
+            lambda: cross_entropy(logits, target, weight=torch.ones(5, dtype=torch.long)),
+            TypeError,
+            "cross_entropy: weight must be a floating-point tensor, got dtype torch.int64",
+        ),
+        ErrorCase(
+            "probabilities-with-ignore-index",
+            lambda: cross_entropy(logits, probs, ignore_index=255),
+            ValueError,
+            "cross_entropy: ignore_index must be the default -100 with probability targets (it "
+            "applies to class indices only), got 255",
+        ),
+        ErrorCase(
+            "probability-range",
+            lambda: cross_entropy(logits, probs * 2 - 0.5),
+            ValueError,
+            "cross_entropy: target must hold values in [0, 1], got",
+        ),
+        ErrorCase(
+            "multi-hot",
+            lambda: cross_entropy(logits, torch.tensor([[1.0, 1, 0, 0, 0]]).expand(3, 5)),
+            ValueError,
+            "cross_entropy: target must hold probabilities that sum to 1 over dimension 1, got "
+            "a sum of 2.0 (a multi-hot target is multi-label: use "
+            "binary_cross_entropy_with_logits)",
+        ),
+        ErrorCase(
+            "not-a-tensor",
+            lambda: cross_entropy(logits, target.tolist()),  # type: ignore[arg-type]
+            TypeError,
+            "cross_entropy: target must be a torch.Tensor, got list",
+        ),
+        ErrorCase(
+            "module-label-smoothing",
+            lambda: CrossEntropyLoss(label_smoothing=2.0),
+            ValueError,
+            "CrossEntropyLoss: label_smoothing must be in [0, 1], got 2.0",
+        ),
+        ErrorCase(
+            "module-weight-dtype",
+            lambda: CrossEntropyLoss(weight=torch.ones(3, dtype=torch.long)),
+            TypeError,
+            "CrossEntropyLoss: weight must be a floating-point tensor, got dtype torch.int64",
+        ),
+    )
+
+
+def _nll_errors() -> tuple[ErrorCase, ...]:
+    log_probs, target = torch.randn(3, 5).log_softmax(dim=1), torch.tensor([0, 4, 1])
+    return (
+        ErrorCase(
+            "float-target",
+            lambda: nll_loss(log_probs, target.float()),
+            TypeError,
+            "nll_loss: target must be an integer tensor of class indices (torch.int64), "
+            "got dtype torch.float32",
+        ),
+        ErrorCase(
+            "int-log-probs",
+            lambda: nll_loss(target.view(3, 1).repeat(1, 5), target),
+            TypeError,
+            "nll_loss: log_probs must be a floating-point tensor, got dtype torch.int64",
+        ),
+        ErrorCase(
+            "target-shape",
+            lambda: nll_loss(log_probs, target.view(3, 1)),
+            ValueError,
+            "nll_loss: target must have shape (3,) (logits' shape without the class "
+            "dimension 1), got (3, 1)",
+        ),
+        ErrorCase(
+            "1d-log-probs",
+            lambda: nll_loss(log_probs[0], target[:1]),
+            ValueError,
+            "nll_loss: log_probs must have at least 2 dimensions (N, C, ...), got shape (5,)",
+        ),
+        ErrorCase(
+            "one-class",
+            lambda: nll_loss(log_probs[:, :1], torch.zeros(3, dtype=torch.long)),
+            ValueError,
+            "nll_loss: log_probs must have at least 2 classes in dimension 1, got 1",
+        ),
+        ErrorCase(
+            "label-too-large",
+            lambda: nll_loss(log_probs, torch.tensor([0, 7, 1]), ignore_index=255),
+            ValueError,
+            "nll_loss: target must hold class indices in [0, 5) or equal to "
+            "ignore_index=255, got 7",
+        ),
+        ErrorCase(
+            "probabilities-not-log",
+            lambda: nll_loss(torch.tensor([[0.25, 0.75]]), torch.tensor([1])),
+            ValueError,
+            "nll_loss: log_probs must hold log-probabilities (values <= 0), got 0.25; pass "
+            "log_softmax(logits), not softmax(logits) or raw logits",
+        ),
+        ErrorCase(
+            "weight-length",
+            lambda: nll_loss(log_probs, target, weight=torch.ones(6)),
+            ValueError,
+            "nll_loss: weight must be a 1-D tensor with one weight per class, shape (5,), got (6,)",
+        ),
+        ErrorCase(
+            "module-weight-dtype",
+            lambda: NLLLoss(weight=torch.ones(3, dtype=torch.int32)),
+            TypeError,
+            "NLLLoss: weight must be a floating-point tensor, got dtype torch.int32",
+        ),
+    )
+
+
+_PROBABILITY_ERRORS = {
+    "probability-shape",
+    "probabilities-with-ignore-index",
+    "probability-range",
+    "multi-hot",
+}
+_SMOOTHING_ERRORS = {"label-smoothing-range", "label-smoothing-negative", "module-label-smoothing"}
+
+
+def _ce_errors_among(ids: set[str], *, keep: bool) -> tuple[ErrorCase, ...]:
+    return tuple(case for case in _ce_errors() if (case.id in ids) is keep)
+
+
+CE_INDICES = LossSpec(
+    function=cross_entropy,
+    module=CrossEntropyLoss,
+    oracle=oracles.cross_entropy,
+    make_inputs=_class_inputs,
+    shapes=SHAPES,
+    options=({},),
+    ids=("indices",),
+    saturate=_saturate,
+    perfect=_class_perfect,
+    weights=_class_weights,
+    ignore=_class_ignore,
+    errors=_ce_errors_among(_PROBABILITY_ERRORS | _SMOOTHING_ERRORS, keep=False),
+    low_precision_tol=LOW_PRECISION_TOL,
+)
+
+# Label smoothing: the minimum is the entropy of the smoothed target, not 0 (no `perfect`).
+CE_SMOOTHED = LossSpec(
+    function=cross_entropy,
+    module=CrossEntropyLoss,
+    oracle=oracles.cross_entropy,
+    make_inputs=_class_inputs,
+    shapes=SHAPES,
+    options=({"label_smoothing": 0.1}, {"label_smoothing": 0.5}, {"label_smoothing": 1.0}),
+    saturate=_saturate,
+    weights=_class_weights,
+    ignore=_class_ignore,
+    errors=_ce_errors_among(_SMOOTHING_ERRORS, keep=True),
+    low_precision_tol=LOW_PRECISION_TOL,
+)
+
+# Probability targets: the minimum is the target's entropy (checked below), not 0.
+CE_PROBABILITIES = LossSpec(
+    function=cross_entropy,
+    module=CrossEntropyLoss,
+    oracle=oracles.cross_entropy,
+    make_inputs=_probability_inputs,
+    shapes=SHAPES,
+    options=({}, {"label_smoothing": 0.2}),
+    ids=("probabilities", "probabilities,label_smoothing=0.2"),
+    saturate=_saturate,
+    weights=_class_weights,
+    errors=_ce_errors_among(_PROBABILITY_ERRORS, keep=True),
+    low_precision_tol=LOW_PRECISION_TOL,
+)
+
+NLL = LossSpec(
+    function=nll_loss,
+    module=NLLLoss,
+    oracle=oracles.nll,
+    make_inputs=_log_prob_inputs,
+    shapes=SHAPES,
+    options=({},),
+    ids=("default",),
+    saturate=_log_prob_saturate,
+    perfect=_log_prob_perfect,
+    weights=_class_weights,
+    ignore=_class_ignore,
+    errors=_nll_errors(),
+    low_precision_tol=LOW_PRECISION_TOL,
+)
+
+
+class TestCrossEntropyIndices(LossContract):
+    spec = CE_INDICES
+
+
+class TestCrossEntropySmoothed(LossContract):
+    spec = CE_SMOOTHED
+
+
+class TestCrossEntropyProbabilities(LossContract):
+    spec = CE_PROBABILITIES
+
+
+class TestNLLLoss(LossContract):
+    spec = NLL
+
+
+def _grad(value: Tensor, wrt: Tensor) -> Tensor:
+    (grad,) = torch.autograd.grad(value, wrt)
+    return grad
+
+
+def _inputs_with_ignored(shape: tuple[int, ...], seed: int) -> tuple[Tensor, Tensor, Tensor]:
+    logits, target = _class_inputs(shape, torch.float64, torch.Generator().manual_seed(seed))
+    target.view(-1)[::3] = -100
+    weight = torch.rand(shape[1], dtype=torch.float64) + 0.5
+    return logits.requires_grad_(True), target, weight
+
+
+# ---------------------------------------------------------------- identities with torch
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1, 1.0])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_class_indices_equal_torch(
+    reduction: Reduction, shape: tuple[int, ...], label_smoothing: float, weighted: bool
+) -> None:
+    logits, target, weight = _inputs_with_ignored(shape, 1)
+    kwargs: dict[str, Any] = {
+        "weight": weight if weighted else None,
+        "label_smoothing": label_smoothing,
+    }
+    ours = cross_entropy(logits, target, reduction=reduction, **kwargs)
+    theirs = F.cross_entropy(logits, target, reduction=reduction, **kwargs)
+    torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(_grad(ours.sum(), logits), _grad(theirs.sum(), logits))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.3])
+def test_probabilities_equal_torch_without_weight(
+    reduction: Reduction, shape: tuple[int, ...], label_smoothing: float
+) -> None:
+    logits, target = _probability_inputs(shape, torch.float64, torch.Generator().manual_seed(2))
+    logits.requires_grad_(True)
+    ours = cross_entropy(logits, target, label_smoothing=label_smoothing, reduction=reduction)
+    theirs = F.cross_entropy(logits, target, label_smoothing=label_smoothing, reduction=reduction)
+    torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(_grad(ours.sum(), logits), _grad(theirs.sum(), logits))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_probabilities_with_weight_deviate_from_torch_only_in_mean(shape: tuple[int, ...]) -> None:
+    logits, target = _probability_inputs(shape, torch.float64, torch.Generator().manual_seed(3))
+    weight = torch.rand(shape[1], dtype=torch.float64) + 0.5
+    reductions: tuple[Reduction, ...] = ("none", "sum")
+    for reduction in reductions:
+        torch.testing.assert_close(
+            cross_entropy(logits, target, weight=weight, reduction=reduction),
+            F.cross_entropy(logits, target, weight=weight, reduction=reduction),
+        )
+    ours = cross_entropy(logits, target, weight=weight, label_smoothing=0.1)
+    theirs = F.cross_entropy(logits, target, weight=weight, label_smoothing=0.1)
+    elements = target.numel() // shape[1]
+    target_weight = (target.movedim(1, -1) * weight).sum()
+    torch.testing.assert_close(ours, theirs * elements / target_weight)
+    assert not torch.allclose(ours, theirs)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+def test_one_hot_probabilities_equal_class_indices(
+    reduction: Reduction, shape: tuple[int, ...], label_smoothing: float
+) -> None:
+    """Under our weighted mean (not torch's), a one-hot target and its index agree everywhere."""
+    logits, target = _class_inputs(shape, torch.float64, torch.Generator().manual_seed(4))
+    logits.requires_grad_(True)
+    one_hot = F.one_hot(target, shape[1]).movedim(-1, 1).double()
+    weight = torch.rand(shape[1], dtype=torch.float64) + 0.5
+    kwargs: dict[str, Any] = {
+        "weight": weight,
+        "label_smoothing": label_smoothing,
+        "reduction": reduction,
+    }
+    from_index = cross_entropy(logits, target, **kwargs)
+    from_one_hot = cross_entropy(logits, one_hot, **kwargs)
+    torch.testing.assert_close(from_one_hot, from_index)
+    torch.testing.assert_close(_grad(from_one_hot.sum(), logits), _grad(from_index.sum(), logits))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_nll_equals_torch_and_is_cross_entropy_of_log_softmax(
+    reduction: Reduction, shape: tuple[int, ...], weighted: bool
+) -> None:
+    logits, target, weight = _inputs_with_ignored(shape, 5)
+    w = weight if weighted else None
+    log_probs = logits.log_softmax(dim=1)
+    ours = nll_loss(log_probs, target, weight=w, reduction=reduction)
+    theirs = F.nll_loss(log_probs, target, weight=w, reduction=reduction)
+    ce = cross_entropy(logits, target, weight=w, reduction=reduction)
+    torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(ours, ce)
+    torch.testing.assert_close(_grad(ours.sum(), logits), _grad(ce.sum(), logits))
+
+
+def test_other_integer_target_dtypes() -> None:
+    logits, target = _class_inputs((6, 5), torch.float64, torch.Generator().manual_seed(6))
+    expected = F.cross_entropy(logits, target)
+    for dtype in (torch.int32, torch.int16, torch.uint8):
+        torch.testing.assert_close(cross_entropy(logits, target.to(dtype)), expected)
+        torch.testing.assert_close(nll_loss(logits.log_softmax(1), target.to(dtype)), expected)
+
+
+def test_weight_and_target_dtypes_follow_logits() -> None:
+    logits, target = _probability_inputs((6, 5), torch.float32, torch.Generator().manual_seed(7))
+    weight = torch.rand(5, dtype=torch.float64) + 0.5
+    value = cross_entropy(logits, target.double(), weight=weight)
+    assert value.dtype == torch.float32
+    torch.testing.assert_close(
+        value, cross_entropy(logits.double(), target.double(), weight=weight).float()
+    )
+
+
+# ---------------------------------------------------------------- label smoothing
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("epsilon", [0.05, 0.3, 1.0])
+def test_label_smoothing_is_epsilon_over_c_for_every_class(
+    shape: tuple[int, ...], epsilon: float
+) -> None:
+    """The smoothed target is (1 - ε)·one-hot + ε/C, built here explicitly, weight included."""
+    logits, target, weight = _inputs_with_ignored(shape, 8)
+    num_classes = shape[1]
+    valid = target != -100
+    one_hot = F.one_hot(torch.where(valid, target, 0), num_classes).movedim(-1, 1).double()
+    smoothed = (1 - epsilon) * one_hot + epsilon / num_classes
+    per_element = -(weight.view(-1, *[1] * (len(shape) - 2)) * smoothed * logits.log_softmax(1))
+    expected_none = per_element.sum(1) * valid
+    expected_mean = expected_none.sum() / (weight[torch.where(valid, target, 0)] * valid).sum()
+    ours_none = cross_entropy(
+        logits, target, weight=weight, label_smoothing=epsilon, reduction="none"
+    )
+    ours_mean = cross_entropy(logits, target, weight=weight, label_smoothing=epsilon)
+    torch.testing.assert_close(ours_none, expected_none)
+    torch.testing.assert_close(ours_mean, expected_mean)
+    # Not the ε/(C - 1) variant.
+    other = (1 - epsilon) * one_hot + epsilon / (num_classes - 1) * (1 - one_hot)
+    wrong = -(other * logits.log_softmax(1)).sum(1)[valid].mean()
+    assert not torch.allclose(cross_entropy(logits, target, label_smoothing=epsilon), wrong)
+
+
+def test_label_smoothing_gradient_is_p_minus_smoothed_target() -> None:
+    logits, target = _class_inputs((8, 4), torch.float64, torch.Generator().manual_seed(9))
+    logits.requires_grad_(True)
+    epsilon = 0.2
+    q = (1 - epsilon) * F.one_hot(target, 4) + epsilon / 4
+    grad = _grad(cross_entropy(logits, target, label_smoothing=epsilon, reduction="sum"), logits)
+    torch.testing.assert_close(grad, logits.detach().softmax(1) - q)
+
+
+# ---------------------------------------------------------------- mean, ignore, empty
+
+
+def test_all_ignored_mean_is_zero_with_zero_gradient() -> None:
+    logits = torch.randn(3, 4, requires_grad=True)
+    target = torch.full((3,), -100)
+    options: list[dict[str, Any]] = [{}, {"weight": torch.ones(4)}, {"label_smoothing": 0.1}]
+    for kwargs in options:
+        loss = cross_entropy(logits, target, **kwargs)
+        assert loss.item() == 0.0
+        assert _grad(loss, logits).abs().max() == 0
+    loss = nll_loss(logits.log_softmax(1), target)
+    assert loss.item() == 0.0
+    assert _grad(loss, logits).abs().max() == 0
+    assert torch.isnan(F.cross_entropy(logits, target))  # torch's mean: 0 / 0
+
+
+def test_empty_batch() -> None:
+    logits = torch.randn(0, 4, requires_grad=True)
+    empty = torch.zeros(0, dtype=torch.long)
+    reductions: tuple[Reduction, ...] = ("mean", "sum")
+    for reduction in reductions:
+        assert cross_entropy(logits, empty, reduction=reduction).item() == 0.0
+        assert nll_loss(logits, empty, reduction=reduction).item() == 0.0
+    assert cross_entropy(logits, torch.zeros(0, 4), reduction="sum").item() == 0.0
+
+
+def test_zero_weight_classes_only_mean_is_zero() -> None:
+    logits = torch.randn(2, 3, requires_grad=True)
+    weight = torch.tensor([0.0, 1.0, 1.0])
+    for target in (torch.tensor([0, 0]), torch.tensor([[1.0, 0, 0], [1.0, 0, 0]])):
+        loss = cross_entropy(logits, target, weight=weight)
+        assert loss.item() == 0.0
+        assert _grad(loss, logits).abs().max() == 0
+
+
+def test_large_float16_map_mean_does_not_overflow() -> None:
+    # 600 x 600 elements of loss ~ 1.6: a float16 sum would be inf (float16 max is 65504).
+    gen = torch.Generator().manual_seed(10)
+    logits = torch.randn(1, 5, 600, 600, generator=gen).half()
+    target = torch.randint(5, (1, 600, 600), generator=gen)
+    value = cross_entropy(logits, target)
+    assert value.dtype == torch.float16
+    torch.testing.assert_close(
+        value.float(), F.cross_entropy(logits.float(), target).half().float()
+    )
+    value = nll_loss(logits.float().log_softmax(1).half(), target)
+    assert torch.isfinite(value)
+
+
+def test_probability_targets_minimum_is_target_entropy() -> None:
+    """Gibbs: CE(x, y) >= H(y), with equality at logits = log y."""
+    gen = torch.Generator().manual_seed(11)
+    target = torch.softmax(torch.randn(16, 5, generator=gen, dtype=torch.float64), dim=1)
+    entropy = -(target * target.log()).sum(1)
+    at_target = cross_entropy(target.log(), target, reduction="none")
+    torch.testing.assert_close(at_target, entropy)
+    for _ in range(20):
+        logits = 3 * torch.randn(16, 5, generator=gen, dtype=torch.float64)
+        assert (cross_entropy(logits, target, reduction="none") >= entropy - 1e-12).all()
+
+
+# ---------------------------------------------------------------- gradients
+
+
+def test_gradient_is_p_minus_y_with_weights() -> None:
+    """∂ℓ/∂x_j = (Σ_c w_c y_c) p_j − w_j y_j; without weights, p_j − y_j."""
+    logits, target = _probability_inputs((8, 5), torch.float64, torch.Generator().manual_seed(12))
+    logits.requires_grad_(True)
+    p = logits.detach().softmax(1)
+    grad = _grad(cross_entropy(logits, target, reduction="sum"), logits)
+    torch.testing.assert_close(grad, p - target)
+    weight = torch.rand(5, dtype=torch.float64) + 0.5
+    grad = _grad(cross_entropy(logits, target, weight=weight, reduction="sum"), logits)
+    torch.testing.assert_close(grad, (target * weight).sum(1, keepdim=True) * p - weight * target)
+
+
+def test_gradient_with_respect_to_probability_target() -> None:
+    """Soft targets may be learned (distillation): the weighted mean is differentiable in them."""
+    gen = torch.Generator().manual_seed(13)
+    logits = torch.randn(4, 3, generator=gen, dtype=torch.float64)
+    target = torch.softmax(torch.randn(4, 3, generator=gen, dtype=torch.float64), dim=1)
+    weight = torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64)
+    target.requires_grad_(True)
+    with value_checks(False):  # gradcheck's perturbed rows no longer sum to 1
+        assert torch.autograd.gradcheck(
+            lambda t: cross_entropy(logits, t, weight=weight), (target,)
+        )
+
+
+# ---------------------------------------------------------------- the page's pitfalls
+
+
+Y_PRED = [[0.5, 0.3, 0.2], [0.1, 0.6, 0.3], [0.2, 0.2, 0.6]]
+
+
+def test_probabilities_fed_as_logits() -> None:
+    y_pred, y_true = torch.tensor(Y_PRED), torch.tensor([0, 1, 2])
+    wrong = cross_entropy(y_pred, y_true)
+    intended = -(math.log(0.5) + math.log(0.6) + math.log(0.6)) / 3
+    assert abs(wrong.item() - 0.8812) < 1e-4
+    assert abs(intended - 0.5716) < 1e-4
+    assert abs(cross_entropy(y_pred.log(), y_true).item() - intended) < 1e-6
+    assert abs(nll_loss(y_pred.log(), y_true).item() - intended) < 1e-6
+    # A perfect one-hot "probability" over 4 classes still costs log(e + 3) - 1.
+    perfect = cross_entropy(torch.tensor([[1.0, 0.0, 0.0, 0.0]]), torch.tensor([0]))
+    assert abs(perfect.item() - 0.7437) < 1e-4
+    assert abs(perfect.item() - (math.log(math.e + 3) - 1)) < 1e-6
+
+
+def test_softmax_into_nll_minimises_minus_p() -> None:
+    logits = torch.tensor([[0.0, 10.0, 0.0]], requires_grad=True)
+    target = torch.tensor([0])
+    probs = logits.softmax(1)
+    torch_value = F.nll_loss(probs, target)
+    torch.testing.assert_close(torch_value, -probs[0, 0])
+    torch_grad = _grad(torch_value, logits)
+    right_grad = _grad(cross_entropy(logits, target), logits)
+    assert abs(torch_grad[0, 0].item()) < 1e-4  # confidently wrong, almost no gradient
+    assert abs(right_grad[0, 0].item() + 1) < 1e-4
+    with pytest.raises(ValueError, match="log_probs must hold log-probabilities"):
+        nll_loss(probs, target)
+    with value_checks(False):
+        torch.testing.assert_close(nll_loss(probs, target), torch_value)
+
+
+def test_value_checks_switch() -> None:
+    logits = torch.randn(2, 3)
+    with value_checks(False):
+        cross_entropy(logits, torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0]]))
+        nll_loss(logits.softmax(1), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="sum to 1"):
+        cross_entropy(logits, torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0]]))
+
+
+def test_modules_move_weight_buffer_and_repr() -> None:
+    criterion = CrossEntropyLoss(weight=torch.tensor([1.0, 2.0]), label_smoothing=0.1)
+    assert "weight" in dict(criterion.named_buffers())
+    criterion = criterion.double()
+    assert criterion.weight is not None
+    assert criterion.weight.dtype == torch.float64
+    assert repr(criterion) == (
+        "CrossEntropyLoss(ignore_index=-100, label_smoothing=0.1, reduction='mean')"
+    )
+    assert repr(NLLLoss(ignore_index=255, reduction="sum")) == (
+        "NLLLoss(ignore_index=255, reduction='sum')"
+    )
+    assert NLLLoss().weight is None
+
+
+def test_nll_accepts_permuted_log_probs() -> None:
+    """torch's CPU nll_loss backward raises "grad_input must be contiguous" here; ours works."""
+    out = torch.randn(2, 4, 5, 3, dtype=torch.float64, requires_grad=True)  # (N, H, W, C)
+    target = torch.randint(3, (2, 4, 5))
+    with pytest.raises(RuntimeError, match="grad_input must be contiguous"):
+        _grad(F.nll_loss(F.log_softmax(out, dim=-1).permute(0, 3, 1, 2), target), out)
+    log_probs = F.log_softmax(out, dim=-1).permute(0, 3, 1, 2)
+    loss = nll_loss(log_probs, target)
+    expected = F.nll_loss(F.log_softmax(out, dim=-1).permute(0, 3, 1, 2).contiguous(), target)
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(_grad(loss, out), _grad(expected, out))
