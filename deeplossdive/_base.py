@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 from torch import Tensor, nn
 
-from deeplossdive._reduction import Reduction, check_reduction
+from deeplossdive._reduction import REDUCTIONS
+from deeplossdive._validation import check_choice
+
+R = TypeVar("R", bound=str)
 
 
-class Loss(nn.Module):
+class Loss(nn.Module, Generic[R]):
     """A loss module: a thin wrapper that stores validated hyperparameters and calls its function.
 
     Subclasses validate their hyperparameters once in `__init__` and never assign to `self` in
-    `forward`. Tensors given to the constructor are buffers, so `.to(device)` moves them.
+    `forward`. Tensors given to the constructor are buffers, so `.to(device)` moves them. The type
+    parameter is the loss's reduction type: `Loss[Reduction]` for most, `Loss[KLReduction]` for
+    the losses that add `"batchmean"` (and set `reductions` accordingly).
     """
 
-    reduction: Reduction
+    reductions: ClassVar[tuple[str, ...]] = REDUCTIONS
+    reduction: R
 
-    def __init__(self, *, reduction: Reduction = "mean") -> None:
+    def __init__(self, *, reduction: R) -> None:
         super().__init__()
-        self.reduction = check_reduction(type(self).__name__, reduction)
+        check_choice(type(self).__name__, "reduction", reduction, self.reductions)
+        self.reduction = reduction
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"

@@ -14,21 +14,46 @@ from torch import Tensor
 from deeplossdive._validation import check_choice
 
 Reduction = Literal["none", "mean", "sum"]
+"""How a loss reduces its per-element values: `"none"`, `"mean"` (Σ w ℓ / Σ w) or `"sum"`."""
 REDUCTIONS: Final[tuple[Reduction, ...]] = ("none", "mean", "sum")
+
+KLReduction = Literal["none", "batchmean", "sum", "mean"]
+"""The reductions of the KL losses: those of `Reduction` plus `"batchmean"` (sum / N)."""
+KL_REDUCTIONS: Final[tuple[KLReduction, ...]] = ("none", "batchmean", "sum", "mean")
 
 
 def check_reduction(function: str, reduction: object) -> Reduction:
-    """Return `reduction` if it is `"none"`, `"mean"` or `"sum"`; raise `ValueError` otherwise."""
+    """Return `reduction` if it is one of `REDUCTIONS`; raise `ValueError` otherwise."""
     return check_choice(function, "reduction", reduction, REDUCTIONS)
 
 
-def reduce_loss(loss: Tensor, reduction: Reduction, *, weight: Tensor | None = None) -> Tensor:
+def check_kl_reduction(function: str, reduction: object) -> KLReduction:
+    """Return `reduction` if it is one of `KL_REDUCTIONS`; raise `ValueError` otherwise."""
+    return check_choice(function, "reduction", reduction, KL_REDUCTIONS)
+
+
+def weighted_mean(total: Tensor, denominator: Tensor) -> Tensor:
+    """`total / denominator`, and 0 (with a zero gradient) when the denominator is 0.
+
+    A zero denominator means every element was ignored, so `total` is 0 too; dividing by 1
+    instead keeps the value and the gradient 0 rather than NaN.
+    """
+    if not denominator.is_floating_point():
+        return total / denominator.clamp(min=1)
+    return total / torch.where(denominator == 0, torch.ones_like(denominator), denominator)
+
+
+def reduce_loss(
+    loss: Tensor, reduction: Reduction | KLReduction, *, weight: Tensor | None = None
+) -> Tensor:
     r"""Apply `reduction` to the unreduced loss $\ell_n$, with optional per-element weights $w_n$.
 
     - `"none"`: $w_n \ell_n$ (or $\ell_n$), same shape as `loss`;
     - `"sum"`: $\sum_n w_n \ell_n$;
     - `"mean"`: $\sum_n w_n \ell_n / \sum_n w_n$ (or the plain mean). When every weight is zero
-      (every element ignored) the mean is 0, not NaN, and its gradient is 0.
+      (every element ignored) the mean is 0, not NaN, and its gradient is 0;
+    - `"batchmean"`: $\sum_n w_n \ell_n / N$ with $N$ the size of the first dimension of `loss`
+      (the per-sample KL divergence); 0 for an empty batch.
 
     `weight` must already have the shape of `loss`: broadcasting is the caller's explicit choice.
     """
@@ -38,8 +63,8 @@ def reduce_loss(loss: Tensor, reduction: Reduction, *, weight: Tensor | None = N
         return loss
     if reduction == "sum":
         return loss.sum()
+    if reduction == "batchmean":
+        return loss.sum() / max(loss.shape[0] if loss.dim() else 1, 1)
     if weight is None:
         return loss.mean()
-    total = weight.sum()
-    # An all-ignored batch has total == 0 and a numerator of exactly 0: divide by 1 instead of 0.
-    return loss.sum() / torch.where(total == 0, torch.ones_like(total), total)
+    return weighted_mean(loss.sum(), weight.sum())

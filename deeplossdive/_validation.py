@@ -101,12 +101,12 @@ def check_same_shape(function: str, name: str, tensor: Tensor, ref_name: str, re
         )
 
 
-def check_class_target(function: str, logits: Tensor, target: Tensor) -> None:
-    """`target` (N, *) of class indices for `logits` (N, C, *)."""
-    expected = (logits.shape[0], *logits.shape[2:])
+def check_class_target(function: str, name: str, scores: Tensor, target: Tensor) -> None:
+    """`target` (N, *) of class indices for `scores` (N, C, *) named `name`."""
+    expected = (scores.shape[0], *scores.shape[2:])
     if _shape(target) != expected:
         raise ValueError(
-            f"{function}: target must have shape {expected} (logits' shape without the class "
+            f"{function}: target must have shape {expected} ({name}' shape without the class "
             f"dimension 1), got {_shape(target)}"
         )
 
@@ -157,6 +157,7 @@ def check_in_unit_interval(function: str, name: str, tensor: Tensor) -> None:
     """Value check: every element is in [0, 1]."""
     if not value_checks_active() or tensor.numel() == 0:
         return
+    tensor = tensor.detach()
     bad = ~((tensor >= 0) & (tensor <= 1))
     if bool(bad.any()):
         value = float(tensor[bad][0])
@@ -273,7 +274,7 @@ def check_class_or_probability_target(
             f"dimension 1), got {_shape(target)}; an integer target of the shape of {name} looks "
             f"one-hot: pass target.argmax(1) (class indices) or target.float() (probabilities)"
         )
-    check_class_target(function, logits, target)
+    check_class_target(function, "logits", logits, target)
     return False
 
 

@@ -241,7 +241,7 @@ def _nll_errors() -> tuple[ErrorCase, ...]:
             "target-shape",
             lambda: nll_loss(log_probs, target.view(3, 1)),
             ValueError,
-            "nll_loss: target must have shape (3,) (logits' shape without the class "
+            "nll_loss: target must have shape (3,) (log_probs' shape without the class "
             "dimension 1), got (3, 1)",
         ),
         ErrorCase(

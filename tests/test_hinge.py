@@ -162,7 +162,7 @@ def _multiclass_errors() -> tuple[ErrorCase, ...]:
             "target-shape",
             lambda: multiclass_hinge_loss(scores, target.view(3, 1)),
             ValueError,
-            "multiclass_hinge_loss: target must have shape (3,) (logits' shape without the "
+            "multiclass_hinge_loss: target must have shape (3,) (scores' shape without the "
             "class dimension 1), got (3, 1)",
         ),
         ErrorCase(

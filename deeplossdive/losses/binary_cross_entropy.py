@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from deeplossdive._base import Loss
+from deeplossdive._numerics import compute_dtype
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
     check_broadcasts_to,
@@ -15,14 +16,8 @@ from deeplossdive._validation import (
     check_same_shape,
 )
 
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
 # torch.nn.functional.binary_cross_entropy clamps each log at -100; so do we.
 _LOG_FLOOR = -100.0
-
-
-def _work_dtype(tensor: Tensor) -> torch.dtype:
-    # float16/bfloat16 are computed in float32 and the result is rounded once at the end.
-    return torch.float32 if tensor.dtype in _LOW_PRECISION else tensor.dtype
 
 
 def _clamped_log(value: Tensor, positive: Tensor, log_of_safe: Tensor) -> Tensor:
@@ -123,7 +118,7 @@ def binary_cross_entropy(
     check_floating(fn, "target", target)
     check_same_shape(fn, "target", target, "probs", probs)
     check_reduction(fn, reduction)
-    dtype = _work_dtype(probs)
+    dtype = compute_dtype(probs)
     weights = (
         None if weight is None else _expanded_weight(fn, "weight", weight, "probs", probs, dtype)
     )
@@ -216,7 +211,7 @@ def binary_cross_entropy_with_logits(
     check_floating(fn, "target", target)
     check_same_shape(fn, "target", target, "logits", logits)
     check_reduction(fn, reduction)
-    dtype = _work_dtype(logits)
+    dtype = compute_dtype(logits)
     weights = (
         None if weight is None else _expanded_weight(fn, "weight", weight, "logits", logits, dtype)
     )
@@ -236,7 +231,7 @@ def binary_cross_entropy_with_logits(
     return _reduce(loss, reduction, weights).to(logits.dtype)
 
 
-class BCELoss(Loss):
+class BCELoss(Loss[Reduction]):
     """Module form of [`binary_cross_entropy`][deeplossdive.functional.binary_cross_entropy].
 
     Args:
@@ -262,7 +257,7 @@ class BCELoss(Loss):
         return binary_cross_entropy(probs, target, weight=self.weight, reduction=self.reduction)
 
 
-class BCEWithLogitsLoss(Loss):
+class BCEWithLogitsLoss(Loss[Reduction]):
     """Module form of [`binary_cross_entropy_with_logits`][deeplossdive.functional.binary_cross_entropy_with_logits].
 
     Args:

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from deeplossdive._base import Loss
-from deeplossdive._reduction import Reduction, check_reduction
+from deeplossdive._numerics import upcast
+from deeplossdive._reduction import Reduction, check_reduction, weighted_mean
 from deeplossdive._validation import (
     check_class_indices,
     check_class_or_probability_target,
@@ -22,28 +23,12 @@ from deeplossdive._validation import (
     check_unit_interval,
 )
 
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
 _BINARY_HINT = "one logit per sample is a binary problem: use binary_cross_entropy_with_logits"
-
-
-def _upcast(tensor: Tensor) -> Tensor:
-    # torch's autocast runs cross_entropy and nll_loss in float32 too; here it also keeps the
-    # "sum" that the weighted mean divides from overflowing float16 (65504) on large maps.
-    return tensor.float() if tensor.dtype in _LOW_PRECISION else tensor
 
 
 def _as(tensor: Tensor, dtype: torch.dtype) -> Tensor:
     # `.to` costs a few microseconds even when it does nothing; this is the hot path.
     return tensor if tensor.dtype == dtype else tensor.to(dtype)
-
-
-def _mean(total: Tensor, denominator: Tensor) -> Tensor:
-    # The rule of `reduce_loss` for a numerator torch's kernel has already weighted and summed:
-    # total / denominator, and 0 (with a zero gradient) when every weight is 0, in which case
-    # `total` is 0 too. A count is clamped to 1 (cheaper than `where`: this is the hot path).
-    if not denominator.is_floating_point():
-        return total / denominator.clamp(min=1)
-    return total / torch.where(denominator == 0, torch.ones_like(denominator), denominator)
 
 
 def _class_weight_total(target: Tensor, weight: Tensor | None, ignore_index: int) -> Tensor:
@@ -158,7 +143,7 @@ def cross_entropy(
     else:
         check_class_indices(fn, target, num_classes, ignore_index)
 
-    work = _upcast(logits)
+    work = upcast(logits)
     weight = None if weight is None else _as(weight, work.dtype)
     if probabilities:
         target = _as(target, work.dtype)
@@ -183,7 +168,7 @@ def cross_entropy(
         denominator = (target.movedim(1, -1) * weight).sum()
     else:
         denominator = _class_weight_total(target, weight, ignore_index)
-    return _as(_mean(torch_ce("sum"), denominator), logits.dtype)
+    return _as(weighted_mean(torch_ce("sum"), denominator), logits.dtype)
 
 
 def nll_loss(
@@ -250,7 +235,7 @@ def nll_loss(
     check_integer(fn, "target", target)
     check_min_ndim(fn, "log_probs", log_probs, 2, "(N, C, ...)")
     num_classes = check_num_classes(fn, "log_probs", log_probs)
-    check_class_target(fn, log_probs, target)
+    check_class_target(fn, "log_probs", log_probs, target)
     check_reduction(fn, reduction)
     if weight is not None:
         check_class_weight(fn, "weight", weight, num_classes)
@@ -259,7 +244,7 @@ def nll_loss(
 
     # torch's CPU backward of nll_loss on (N, C, d1, d2, ...) raises "grad_input must be
     # contiguous" for a permuted input such as log_softmax(out, -1).permute(0, 3, 1, 2).
-    work = _upcast(log_probs).contiguous()
+    work = upcast(log_probs).contiguous()
     weight = None if weight is None else _as(weight, work.dtype)
     if target.dtype != torch.long:
         target = target.long()
@@ -270,10 +255,10 @@ def nll_loss(
         return _as(loss, log_probs.dtype)
     total = F.nll_loss(work, target, weight=weight, ignore_index=ignore_index, reduction="sum")
     denominator = _class_weight_total(target, weight, ignore_index)
-    return _as(_mean(total, denominator), log_probs.dtype)
+    return _as(weighted_mean(total, denominator), log_probs.dtype)
 
 
-class CrossEntropyLoss(Loss):
+class CrossEntropyLoss(Loss[Reduction]):
     r"""Module form of [`cross_entropy`][deeplossdive.functional.cross_entropy].
 
     Args:
@@ -324,7 +309,7 @@ class CrossEntropyLoss(Loss):
         )
 
 
-class NLLLoss(Loss):
+class NLLLoss(Loss[Reduction]):
     r"""Module form of [`nll_loss`][deeplossdive.functional.nll_loss].
 
     Args:

@@ -6,13 +6,15 @@ import torch
 from torch import Tensor
 
 from deeplossdive._base import Loss
+from deeplossdive._numerics import upcast
+from deeplossdive._reduction import KL_REDUCTIONS, KLReduction, check_kl_reduction, reduce_loss
 from deeplossdive._validation import (
     check_floating,
     check_min_ndim,
     check_positive_finite,
     check_same_shape,
 )
-from deeplossdive.losses.kl_div import KLReduction, check_kl_reduction, kl_terms, reduce_kl, upcast
+from deeplossdive.losses.kl_div import kl_terms
 
 
 def distillation_loss(
@@ -50,7 +52,7 @@ def distillation_loss(
     teacher even when its logits require one (for mutual learning, call the loss twice with the
     roles swapped). Everything is computed from `log_softmax` in log space, so values and
     gradients stay finite at saturated logits, where `softmax(t / T).log()` gives
-    $0 \cdot (-\infty) = $ NaN. float16 and bfloat16 inputs are computed in float32 and the
+    $0 \cdot (-\infty)$ = NaN. float16 and bfloat16 inputs are computed in float32 and the
     result is returned in the input dtype.
 
     Unlike [`kl_div`][deeplossdive.functional.kl_div], whose `"none"` keeps one term per class,
@@ -113,11 +115,11 @@ def distillation_loss(
     log_q_teacher = torch.log_softmax(teacher_logits.detach().to(work.dtype) / temperature, dim=1)
     terms = kl_terms(log_q_student, log_q_teacher, log_target=True)
     per_distribution = terms.sum(dim=1) * temperature**2
-    loss = reduce_kl(per_distribution, reduction, batch_size=student_logits.shape[0])
+    loss = reduce_loss(per_distribution, reduction)
     return loss.to(student_logits.dtype)
 
 
-class DistillationLoss(Loss):
+class DistillationLoss(Loss[KLReduction]):
     """Module form of [`distillation_loss`][deeplossdive.functional.distillation_loss].
 
     Args:
@@ -130,13 +132,11 @@ class DistillationLoss(Loss):
         - output: scalar, or $(N)$ / $(N, d_1, \\dots)$ for `"none"`.
     """
 
-    # Loss validates "none" / "mean" / "sum" only; this module adds "batchmean".
-    reduction: KLReduction  # type: ignore[assignment]
+    reductions = KL_REDUCTIONS
 
     def __init__(self, *, temperature: float = 1.0, reduction: KLReduction = "batchmean") -> None:
-        super().__init__()
+        super().__init__(reduction=reduction)
         name = type(self).__name__
-        self.reduction = check_kl_reduction(name, reduction)
         self.temperature = check_positive_finite(name, "temperature", temperature)
 
     def forward(self, student_logits: Tensor, teacher_logits: Tensor) -> Tensor:

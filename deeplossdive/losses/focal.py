@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from deeplossdive._base import Loss
+from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
     check_class_indices,
@@ -20,14 +21,6 @@ from deeplossdive._validation import (
     check_same_shape,
     check_unit_interval,
 )
-
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
-
-
-def _upcast(tensor: Tensor) -> Tensor:
-    # float16 loses the modulating factor (1 - p_t)^gamma to underflow long before it is
-    # negligible: compute in float32 and hand back the input dtype.
-    return tensor.float() if tensor.dtype in _LOW_PRECISION else tensor
 
 
 def focal_loss(
@@ -95,7 +88,7 @@ def focal_loss(
     check_floating(fn, "logits", logits)
     check_integer(fn, "target", target)
     check_min_ndim(fn, "logits", logits, 2, "(N, C, ...)")
-    check_class_target(fn, logits, target)
+    check_class_target(fn, "logits", logits, target)
     num_classes = logits.shape[1]
     if num_classes < 2:
         raise ValueError(
@@ -110,7 +103,7 @@ def focal_loss(
     valid = target != ignore_index
     # Ignored elements may hold anything (padding, NaN): zero them so that neither the value nor
     # the gradient of the kept elements can be poisoned by 0 · NaN.
-    work = _upcast(logits).masked_fill(~valid.unsqueeze(1), 0.0)
+    work = upcast(logits).masked_fill(~valid.unsqueeze(1), 0.0)
     safe_target = torch.where(valid, target, torch.zeros_like(target)).long().unsqueeze(1)
     is_target = torch.zeros_like(work, dtype=torch.bool).scatter_(1, safe_target, True)
     log_norm = torch.logsumexp(work, dim=1)
@@ -199,7 +192,7 @@ def sigmoid_focal_loss(
     check_reduction(fn, reduction)
     check_in_unit_interval(fn, "target", target)
 
-    work = _upcast(logits)
+    work = upcast(logits)
     target = target.to(work.dtype)
     log_p = F.logsigmoid(work)
     log_1mp = F.logsigmoid(-work)
@@ -223,7 +216,7 @@ def _log_one_minus_pt(target: Tensor, log_p: Tensor, log_1mp: Tensor) -> Tensor:
     return log_1m_pt
 
 
-class FocalLoss(Loss):
+class FocalLoss(Loss[Reduction]):
     """Module form of [`focal_loss`][deeplossdive.functional.focal_loss].
 
     Args:
@@ -269,7 +262,7 @@ class FocalLoss(Loss):
         return f"gamma={self.gamma}, ignore_index={self.ignore_index}, {super().extra_repr()}"
 
 
-class SigmoidFocalLoss(Loss):
+class SigmoidFocalLoss(Loss[Reduction]):
     """Module form of [`sigmoid_focal_loss`][deeplossdive.functional.sigmoid_focal_loss].
 
     Args:

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from deeplossdive._base import Loss
+from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
     check_choice,
@@ -24,14 +25,6 @@ from deeplossdive._validation import (
 
 Variant = Literal["weston_watkins", "crammer_singer"]
 VARIANTS: Final[tuple[Variant, ...]] = ("weston_watkins", "crammer_singer")
-
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
-
-
-def _upcast(tensor: Tensor) -> Tensor:
-    # The mean of many float16 hinge terms loses digits when accumulated in float16: compute in
-    # float32 and hand back the input dtype.
-    return tensor.float() if tensor.dtype in _LOW_PRECISION else tensor
 
 
 def hinge_loss(
@@ -99,7 +92,7 @@ def hinge_loss(
     check_reduction(fn, reduction)
     check_plus_minus_one(fn, "target", target)
 
-    work = _upcast(scores)
+    work = upcast(scores)
     loss = torch.clamp_min(margin - target.to(work.dtype) * work, 0)
     if squared:
         loss = loss * loss
@@ -177,7 +170,7 @@ def multiclass_hinge_loss(
     check_floating(fn, "scores", scores)
     check_integer(fn, "target", target)
     check_min_ndim(fn, "scores", scores, 2, "(N, C, ...)")
-    check_class_target(fn, scores, target)
+    check_class_target(fn, "scores", scores, target)
     num_classes = scores.shape[1]
     if num_classes < 2:
         raise ValueError(
@@ -188,7 +181,7 @@ def multiclass_hinge_loss(
     check_reduction(fn, reduction)
     check_class_indices(fn, target, num_classes, None)
 
-    work = _upcast(scores)
+    work = upcast(scores)
     index = target.long().unsqueeze(1)
     is_target = torch.zeros_like(work, dtype=torch.bool).scatter_(1, index, True)
     true_score = work.gather(1, index)
@@ -205,7 +198,7 @@ def multiclass_hinge_loss(
     return reduce_loss(loss, reduction).to(scores.dtype)
 
 
-class HingeLoss(Loss):
+class HingeLoss(Loss[Reduction]):
     """Module form of [`hinge_loss`][deeplossdive.functional.hinge_loss].
 
     Args:
@@ -235,7 +228,7 @@ class HingeLoss(Loss):
         return f"margin={self.margin}, squared={self.squared}, {super().extra_repr()}"
 
 
-class MulticlassHingeLoss(Loss):
+class MulticlassHingeLoss(Loss[Reduction]):
     """Module form of [`multiclass_hinge_loss`][deeplossdive.functional.multiclass_hinge_loss].
 
     Args:

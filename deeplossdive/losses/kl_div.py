@@ -2,50 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Final, Literal
-
 import torch
 from torch import Tensor
 
 from deeplossdive._base import Loss
-from deeplossdive._reduction import reduce_loss
+from deeplossdive._numerics import upcast
+from deeplossdive._reduction import KL_REDUCTIONS, KLReduction, check_kl_reduction, reduce_loss
 from deeplossdive._validation import (
-    check_choice,
     check_floating,
     check_log_probability_values,
     check_min_ndim,
     check_probability_values,
     check_same_shape,
 )
-
-KLReduction = Literal["none", "batchmean", "sum", "mean"]
-"""The reductions of the KL losses: those of `Reduction` plus `"batchmean"` (sum / N)."""
-
-KL_REDUCTIONS: Final[tuple[KLReduction, ...]] = ("none", "batchmean", "sum", "mean")
-
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
-
-
-def check_kl_reduction(function: str, reduction: object) -> KLReduction:
-    """Return `reduction` if it is one of `KL_REDUCTIONS`; raise `ValueError` otherwise."""
-    return check_choice(function, "reduction", reduction, KL_REDUCTIONS)
-
-
-def reduce_kl(loss: Tensor, reduction: KLReduction, *, batch_size: int) -> Tensor:
-    r"""`reduce_loss` plus `"batchmean"`: $\sum \ell / N$ with $N$ = `batch_size`.
-
-    An empty batch gives 0 for `"batchmean"`, not NaN. `"none"`, `"sum"` and `"mean"` are
-    `reduce_loss`'s.
-    """
-    if reduction == "batchmean":
-        return loss.sum() / max(batch_size, 1)
-    return reduce_loss(loss, reduction)
-
-
-def upcast(tensor: Tensor) -> Tensor:
-    # float16 sums of many small terms lose digits and exp() of a float16 log-target underflows
-    # early: compute in float32 and hand back the input dtype.
-    return tensor.float() if tensor.dtype in _LOW_PRECISION else tensor
 
 
 def kl_terms(log_probs: Tensor, target: Tensor, *, log_target: bool) -> Tensor:
@@ -153,11 +122,10 @@ def kl_div(
 
     work = upcast(log_probs)
     terms = kl_terms(work, target.to(work.dtype), log_target=log_target)
-    batch_size = log_probs.shape[0] if log_probs.dim() > 0 else 1
-    return reduce_kl(terms, reduction, batch_size=batch_size).to(log_probs.dtype)
+    return reduce_loss(terms, reduction).to(log_probs.dtype)
 
 
-class KLDivLoss(Loss):
+class KLDivLoss(Loss[KLReduction]):
     """Module form of [`kl_div`][deeplossdive.functional.kl_div].
 
     Args:
@@ -171,12 +139,10 @@ class KLDivLoss(Loss):
         - output: scalar, or the shape of `log_probs` for `"none"`.
     """
 
-    # Loss validates "none" / "mean" / "sum" only; this module adds "batchmean".
-    reduction: KLReduction  # type: ignore[assignment]
+    reductions = KL_REDUCTIONS
 
     def __init__(self, *, log_target: bool = False, reduction: KLReduction = "batchmean") -> None:
-        super().__init__()
-        self.reduction = check_kl_reduction(type(self).__name__, reduction)
+        super().__init__(reduction=reduction)
         self.log_target = bool(log_target)
 
     def forward(self, log_probs: Tensor, target: Tensor) -> Tensor:

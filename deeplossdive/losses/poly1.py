@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from deeplossdive._base import Loss
+from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
     check_at_least,
@@ -17,8 +18,6 @@ from deeplossdive._validation import (
     check_min_ndim,
     check_num_classes,
 )
-
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def poly1_cross_entropy(
@@ -83,19 +82,19 @@ def poly1_cross_entropy(
     check_integer(fn, "target", target)
     check_min_ndim(fn, "logits", logits, 2, "(N, C, ...)")
     num_classes = check_num_classes(fn, "logits", logits)
-    check_class_target(fn, logits, target)
+    check_class_target(fn, "logits", logits, target)
     check_at_least(fn, "epsilon", epsilon, -1.0)
     check_reduction(fn, reduction)
     check_class_indices(fn, target, num_classes, None)
 
     # float16 would round 1 - p_t and the sum; torch's autocast runs cross_entropy in float32.
-    work = logits.float() if logits.dtype in _LOW_PRECISION else logits
+    work = upcast(logits)
     ce = F.cross_entropy(work, target.long(), reduction="none")
     loss = ce - epsilon * torch.expm1(-ce)
     return reduce_loss(loss, reduction).to(logits.dtype)
 
 
-class Poly1CrossEntropyLoss(Loss):
+class Poly1CrossEntropyLoss(Loss[Reduction]):
     r"""Module form of [`poly1_cross_entropy`][deeplossdive.functional.poly1_cross_entropy].
 
     Args:
