@@ -11,6 +11,7 @@ from deeplossdive._reduction import KL_REDUCTIONS, KLReduction, check_kl_reducti
 from deeplossdive._validation import (
     check_floating,
     check_min_ndim,
+    check_num_classes,
     check_positive_finite,
     check_same_shape,
 )
@@ -102,11 +103,7 @@ def distillation_loss(
     check_floating(fn, "teacher_logits", teacher_logits)
     check_min_ndim(fn, "student_logits", student_logits, 2, "(N, C, ...)")
     check_same_shape(fn, "teacher_logits", teacher_logits, "student_logits", student_logits)
-    num_classes = student_logits.shape[1]
-    if num_classes < 2:
-        raise ValueError(
-            f"{fn}: student_logits must have at least 2 classes in dimension 1, got {num_classes}"
-        )
+    check_num_classes(fn, "student_logits", student_logits)
     check_positive_finite(fn, "temperature", temperature)
     check_kl_reduction(fn, reduction)
 

@@ -18,6 +18,7 @@ from deeplossdive._validation import (
     check_integer,
     check_min_ndim,
     check_non_negative,
+    check_num_classes,
     check_same_shape,
     check_unit_interval,
 )
@@ -89,11 +90,7 @@ def focal_loss(
     check_integer(fn, "target", target)
     check_min_ndim(fn, "logits", logits, 2, "(N, C, ...)")
     check_class_target(fn, "logits", logits, target)
-    num_classes = logits.shape[1]
-    if num_classes < 2:
-        raise ValueError(
-            f"{fn}: logits must have at least 2 classes in dimension 1, got {num_classes}"
-        )
+    num_classes = check_num_classes(fn, "logits", logits)
     check_non_negative(fn, "gamma", gamma)
     check_reduction(fn, reduction)
     if alpha is not None:

@@ -18,6 +18,7 @@ from deeplossdive._validation import (
     check_integer,
     check_min_ndim,
     check_non_negative,
+    check_num_classes,
     check_plus_minus_one,
     check_same_shape,
     check_signed_labels,
@@ -171,11 +172,7 @@ def multiclass_hinge_loss(
     check_integer(fn, "target", target)
     check_min_ndim(fn, "scores", scores, 2, "(N, C, ...)")
     check_class_target(fn, "scores", scores, target)
-    num_classes = scores.shape[1]
-    if num_classes < 2:
-        raise ValueError(
-            f"{fn}: scores must have at least 2 classes in dimension 1, got {num_classes}"
-        )
+    num_classes = check_num_classes(fn, "scores", scores)
     check_non_negative(fn, "margin", margin)
     check_choice(fn, "variant", variant, VARIANTS)
     check_reduction(fn, reduction)
