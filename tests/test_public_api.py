@@ -24,7 +24,7 @@ def test_call_of_a_loss_module_is_typed_tensor() -> None:
 
 def test_every_function_has_exactly_one_module() -> None:
     """Each module's docstring opens with "Module form of [`f`][deeplossdive.functional.f]"."""
-    pattern = re.compile(r"Module form of \[`(\w+)`\]\[deeplossdive\.functional\.(\w+)\]")
+    pattern = re.compile(r"Module form of\s+\[`(\w+)`\]\[deeplossdive\.functional\.(\w+)\]")
     twins: dict[str, str] = {}
     for name in nn.__all__:
         if name == "Loss":

@@ -258,7 +258,8 @@ class BCELoss(Loss[Reduction]):
 
 
 class BCEWithLogitsLoss(Loss[Reduction]):
-    """Module form of [`binary_cross_entropy_with_logits`][deeplossdive.functional.binary_cross_entropy_with_logits].
+    """Module form of
+    [`binary_cross_entropy_with_logits`][deeplossdive.functional.binary_cross_entropy_with_logits].
 
     Args:
         weight: Optional weights of a shape that broadcasts to the input without enlarging it;
@@ -271,7 +272,7 @@ class BCEWithLogitsLoss(Loss[Reduction]):
         - logits: any shape.
         - target: the shape of `logits`, floating point in $[0, 1]$.
         - output: scalar, or the shape of `logits` for `"none"`.
-    """  # noqa: E501 - the cross-reference on the first line cannot be wrapped
+    """
 
     weight: Tensor | None
     pos_weight: Tensor | None
