@@ -51,7 +51,8 @@ def reduce_loss(
     - `"none"`: $w_n \ell_n$ (or $\ell_n$), same shape as `loss`;
     - `"sum"`: $\sum_n w_n \ell_n$;
     - `"mean"`: $\sum_n w_n \ell_n / \sum_n w_n$ (or the plain mean). When every weight is zero
-      (every element ignored) the mean is 0, not NaN, and its gradient is 0;
+      (every element ignored) or there is no element at all, the mean is 0, not NaN (torch's
+      answer), and its gradient is 0;
     - `"batchmean"`: $\sum_n w_n \ell_n / N$ with $N$ the size of the first dimension of `loss`
       (the per-sample KL divergence); 0 for an empty batch.
 
@@ -66,5 +67,5 @@ def reduce_loss(
     if reduction == "batchmean":
         return loss.sum() / max(loss.shape[0] if loss.dim() else 1, 1)
     if weight is None:
-        return loss.mean()
+        return loss.sum() / max(loss.numel(), 1)
     return weighted_mean(loss.sum(), weight.sum())

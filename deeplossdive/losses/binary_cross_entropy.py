@@ -34,13 +34,6 @@ def _expanded_weight(
     return weight.to(device=ref.device, dtype=dtype).expand(ref.shape)
 
 
-def _reduce(loss: Tensor, reduction: Reduction, weight: Tensor | None) -> Tensor:
-    if reduction == "mean" and weight is None and loss.numel() == 0:
-        # An empty batch: 0 (and a zero gradient), as for an all-ignored batch; torch gives NaN.
-        return loss.sum()
-    return reduce_loss(loss, reduction, weight=weight)
-
-
 def binary_cross_entropy(
     probs: Tensor,
     target: Tensor,
@@ -133,7 +126,7 @@ def binary_cross_entropy(
     log_1mp = _clamped_log(1 - p, below_one, torch.log1p(-torch.where(below_one, p, 0.0)))
     # Written as a difference so that a perfect prediction gives +0.0, not -0.0.
     loss = -t * log_p - (1 - t) * log_1mp
-    return _reduce(loss, reduction, weights).to(probs.dtype)
+    return reduce_loss(loss, reduction, weight=weights).to(probs.dtype)
 
 
 def binary_cross_entropy_with_logits(
@@ -228,7 +221,7 @@ def binary_cross_entropy_with_logits(
     if pos_weights is not None:
         positive_term = pos_weights * positive_term
     loss = -(positive_term + (1 - t) * F.logsigmoid(-x))
-    return _reduce(loss, reduction, weights).to(logits.dtype)
+    return reduce_loss(loss, reduction, weight=weights).to(logits.dtype)
 
 
 class BCELoss(Loss[Reduction]):

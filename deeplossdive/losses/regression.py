@@ -1,0 +1,594 @@
+"""Regression losses: squared, absolute, Huber, smooth-L1, log-cosh and quantile (pinball)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from deeplossdive._base import Loss
+from deeplossdive._numerics import upcast
+from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
+from deeplossdive._validation import (
+    check_floating,
+    check_non_negative_finite,
+    check_open_unit_interval,
+    check_positive_finite,
+    check_same_shape,
+)
+
+_LOG_2 = math.log(2.0)
+
+
+def _residual(
+    fn: str, input: Tensor, target: Tensor, weight: Tensor | None, reduction: Reduction
+) -> tuple[Tensor, Tensor | None]:
+    """Validate the tensors and return $r = x - y$ and the weights, in the compute dtype.
+
+    Both tensors are cast to the compute dtype *before* subtracting: in float16 the difference of
+    two representable values can overflow (60000 - (-60000)).
+    """
+    check_floating(fn, "input", input)
+    check_floating(fn, "target", target)
+    check_same_shape(fn, "target", target, "input", input)
+    if weight is not None:
+        check_floating(fn, "weight", weight)
+        check_same_shape(fn, "weight", weight, "input", input)
+    check_reduction(fn, reduction)
+    work = upcast(input)
+    residual = work - target.to(work.dtype)
+    return residual, None if weight is None else weight.to(work.dtype)
+
+
+def _reduce(
+    loss: Tensor, reduction: Reduction, weight: Tensor | None, dtype: torch.dtype
+) -> Tensor:
+    return reduce_loss(loss, reduction, weight=weight).to(dtype)
+
+
+def mse_loss(
+    input: Tensor,
+    target: Tensor,
+    /,
+    *,
+    weight: Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Mean squared error: the squared residual.
+
+    With a prediction $x$ and a target $y$ the unreduced loss is
+
+    $$
+    \ell = (x - y)^2 .
+    $$
+
+    Large residuals dominate: a residual of 10 costs 100 times one of 1. The minimiser of
+    $\sum_n (c - y_n)^2$ over a constant $c$ is the mean of the $y_n$. `"mean"` is
+    $\sum w \ell / \sum w$ with weights, the plain mean without; float16 and bfloat16 inputs are
+    computed in float32 and the result is returned in the input dtype.
+
+    Args:
+        input: Predictions, any shape, floating point.
+        target: Targets, exactly the shape of `input` (never broadcast), floating point.
+        weight: Optional per-element weights $w \ge 0$, exactly the shape of `input`.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Returns:
+        The loss: shape of `input` for `"none"` ($w \ell$ with weights), a scalar otherwise.
+
+    Raises:
+        TypeError: `input`, `target` or `weight` is not floating point.
+        ValueError: `target` or `weight` does not have the shape of `input` (an $(N, 1)$
+            prediction against an $(N)$ target included), or an unknown `reduction`.
+
+    Examples:
+        Residuals $x - y$ of $-0.5$, $0$ and $3$:
+
+        >>> import torch
+        >>> from deeplossdive.functional import mse_loss
+        >>> input = torch.tensor([1.0, 2.0, 5.0])
+        >>> target = torch.tensor([1.5, 2.0, 2.0])
+        >>> mse_loss(input, target, reduction="none")
+        tensor([0.2500, 0.0000, 9.0000])
+        >>> mse_loss(input, target)
+        tensor(3.0833)
+
+        By hand: $(0.25 + 0 + 9) / 3 = 3.0833$.
+    """
+    residual, weights = _residual("mse_loss", input, target, weight, reduction)
+    return _reduce(residual * residual, reduction, weights, input.dtype)
+
+
+def l1_loss(
+    input: Tensor,
+    target: Tensor,
+    /,
+    *,
+    weight: Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Mean absolute error: the absolute residual.
+
+    $$
+    \ell = |x - y| .
+    $$
+
+    Every unit of residual costs the same, so one outlier cannot dominate. The minimiser of
+    $\sum_n |c - y_n|$ over a constant $c$ is a median of the $y_n$. The gradient is
+    $\operatorname{sign}(x - y)$, with $\operatorname{sign}(0) = 0$ at a perfect prediction, as
+    in torch. Reductions, weights and dtypes as in
+    [`mse_loss`][deeplossdive.functional.mse_loss].
+
+    Args:
+        input: Predictions, any shape, floating point.
+        target: Targets, exactly the shape of `input` (never broadcast), floating point.
+        weight: Optional per-element weights $w \ge 0$, exactly the shape of `input`.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Returns:
+        The loss: shape of `input` for `"none"` ($w \ell$ with weights), a scalar otherwise.
+
+    Raises:
+        TypeError: `input`, `target` or `weight` is not floating point.
+        ValueError: `target` or `weight` does not have the shape of `input`, or an unknown
+            `reduction`.
+
+    Examples:
+        >>> import torch
+        >>> from deeplossdive.functional import l1_loss
+        >>> input = torch.tensor([1.0, 2.0, 5.0])
+        >>> target = torch.tensor([1.5, 2.0, 2.0])
+        >>> l1_loss(input, target, reduction="none")
+        tensor([0.5000, 0.0000, 3.0000])
+        >>> l1_loss(input, target)
+        tensor(1.1667)
+
+        By hand: $(0.5 + 0 + 3) / 3 = 1.1667$.
+    """
+    residual, weights = _residual("l1_loss", input, target, weight, reduction)
+    return _reduce(residual.abs(), reduction, weights, input.dtype)
+
+
+def huber_loss(
+    input: Tensor,
+    target: Tensor,
+    /,
+    *,
+    delta: float = 1.0,
+    weight: Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Huber loss ([Huber, 1964](https://doi.org/10.1214/aoms/1177703732)): quadratic near 0,
+    linear beyond $\delta$.
+
+    With $r = x - y$,
+
+    $$
+    \ell =
+    \begin{cases}
+    \tfrac{1}{2} r^2 & |r| \le \delta, \\
+    \delta \left(|r| - \tfrac{1}{2}\delta\right) & |r| > \delta.
+    \end{cases}
+    $$
+
+    The two pieces meet with the same value and slope at $|r| = \delta$; the gradient is $r$
+    clipped to $[-\delta, \delta]$. This is `torch.nn.HuberLoss`; it equals $\delta$ times
+    [`smooth_l1_loss`][deeplossdive.functional.smooth_l1_loss] with $\beta = \delta$, so the
+    two coincide only at $\delta = \beta = 1$. Reductions, weights and dtypes as in
+    [`mse_loss`][deeplossdive.functional.mse_loss].
+
+    Args:
+        input: Predictions, any shape, floating point.
+        target: Targets, exactly the shape of `input` (never broadcast), floating point.
+        delta: Where the quadratic turns linear, $\delta > 0$ (finite).
+        weight: Optional per-element weights $w \ge 0$, exactly the shape of `input`.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Returns:
+        The loss: shape of `input` for `"none"` ($w \ell$ with weights), a scalar otherwise.
+
+    Raises:
+        TypeError: `input`, `target` or `weight` is not floating point.
+        ValueError: `target` or `weight` does not have the shape of `input`, `delta` is not a
+            finite number $> 0$, or an unknown `reduction`.
+
+    Examples:
+        >>> import torch
+        >>> from deeplossdive.functional import huber_loss
+        >>> input = torch.tensor([1.0, 2.0, 5.0])
+        >>> target = torch.tensor([1.5, 2.0, 2.0])
+        >>> huber_loss(input, target, reduction="none")
+        tensor([0.1250, 0.0000, 2.5000])
+        >>> huber_loss(input, target, delta=2.0, reduction="none")
+        tensor([0.1250, 0.0000, 4.0000])
+
+        By hand: $\tfrac12 \cdot 0.5^2 = 0.125$; $1 \cdot (3 - 0.5) = 2.5$ and
+        $2 \cdot (3 - 1) = 4$.
+    """
+    fn = "huber_loss"
+    residual, weights = _residual(fn, input, target, weight, reduction)
+    check_positive_finite(fn, "delta", delta)
+    size = residual.abs()
+    loss = torch.where(size <= delta, 0.5 * residual * residual, delta * (size - 0.5 * delta))
+    return _reduce(loss, reduction, weights, input.dtype)
+
+
+def smooth_l1_loss(
+    input: Tensor,
+    target: Tensor,
+    /,
+    *,
+    beta: float = 1.0,
+    weight: Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Smooth L1 loss ([Girshick, 2015](https://arxiv.org/abs/1504.08083)): L1 with its kink at
+    0 rounded off over $|r| < \beta$.
+
+    With $r = x - y$,
+
+    $$
+    \ell =
+    \begin{cases}
+    \dfrac{r^2}{2\beta} & |r| < \beta, \\
+    |r| - \tfrac{1}{2}\beta & |r| \ge \beta,
+    \end{cases}
+    $$
+
+    and $\ell = |r|$ for $\beta = 0$, as in `torch.nn.SmoothL1Loss`. Its slope beyond $\beta$ is
+    1 whatever $\beta$, where [`huber_loss`][deeplossdive.functional.huber_loss]'s is $\delta$:
+    $\operatorname{Huber}_\delta = \delta \cdot \operatorname{SmoothL1}_{\beta = \delta}$.
+    Reductions, weights and dtypes as in [`mse_loss`][deeplossdive.functional.mse_loss].
+
+    Args:
+        input: Predictions, any shape, floating point.
+        target: Targets, exactly the shape of `input` (never broadcast), floating point.
+        beta: Width of the quadratic zone, a finite $\beta \ge 0$; $\beta = 0$ is L1.
+        weight: Optional per-element weights $w \ge 0$, exactly the shape of `input`.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Returns:
+        The loss: shape of `input` for `"none"` ($w \ell$ with weights), a scalar otherwise.
+
+    Raises:
+        TypeError: `input`, `target` or `weight` is not floating point.
+        ValueError: `target` or `weight` does not have the shape of `input`, `beta` is not a
+            finite number $\ge 0$, or an unknown `reduction`.
+
+    Examples:
+        >>> import torch
+        >>> from deeplossdive.functional import smooth_l1_loss
+        >>> input = torch.tensor([1.0, 2.0, 5.0])
+        >>> target = torch.tensor([1.5, 2.0, 2.0])
+        >>> smooth_l1_loss(input, target, reduction="none")
+        tensor([0.1250, 0.0000, 2.5000])
+        >>> smooth_l1_loss(input, target, beta=2.0, reduction="none")
+        tensor([0.0625, 0.0000, 2.0000])
+
+        By hand, $\beta = 2$: $0.5^2 / 4 = 0.0625$ and $3 - 1 = 2$, half of Huber with
+        $\delta = 2$.
+    """
+    fn = "smooth_l1_loss"
+    residual, weights = _residual(fn, input, target, weight, reduction)
+    check_non_negative_finite(fn, "beta", beta)
+    size = residual.abs()
+    if beta == 0:
+        loss = size
+    else:
+        loss = torch.where(size < beta, 0.5 * residual * residual / beta, size - 0.5 * beta)
+    return _reduce(loss, reduction, weights, input.dtype)
+
+
+def log_cosh_loss(
+    input: Tensor,
+    target: Tensor,
+    /,
+    *,
+    weight: Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Log-cosh loss: $\log\cosh$ of the residual, smooth everywhere.
+
+    $$
+    \ell = \log \cosh(x - y) \approx
+    \begin{cases}
+    \tfrac{1}{2} (x - y)^2 & |x - y| \ll 1, \\
+    |x - y| - \log 2 & |x - y| \gg 1,
+    \end{cases}
+    $$
+
+    with gradient $\tanh(x - y)$. Like Huber with $\delta = 1$, but with every derivative
+    continuous. Written naively, `log(cosh(r))` overflows to `inf` at $|r| > 89$ in float32 (and
+    at $|r| > 11.8$ in float16). Here it is computed as
+    $|r| + \log(1 + e^{-2|r|}) - \log 2$ for $|r| \ge 1$, which cannot overflow, and as
+    $\log(1 + 2\sinh^2(r/2))$ for $|r| < 1$, which keeps full relative precision near 0 where the
+    first form cancels; values and gradients are finite at $|r| = 1000$ in float32 and float16.
+    Reductions, weights and dtypes as in [`mse_loss`][deeplossdive.functional.mse_loss].
+
+    Args:
+        input: Predictions, any shape, floating point.
+        target: Targets, exactly the shape of `input` (never broadcast), floating point.
+        weight: Optional per-element weights $w \ge 0$, exactly the shape of `input`.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Returns:
+        The loss: shape of `input` for `"none"` ($w \ell$ with weights), a scalar otherwise.
+
+    Raises:
+        TypeError: `input`, `target` or `weight` is not floating point.
+        ValueError: `target` or `weight` does not have the shape of `input`, or an unknown
+            `reduction`.
+
+    Examples:
+        >>> import torch
+        >>> from deeplossdive.functional import log_cosh_loss
+        >>> input = torch.tensor([1.0, 2.0, 5.0, 1000.0])
+        >>> target = torch.tensor([1.5, 2.0, 2.0, 0.0])
+        >>> log_cosh_loss(input, target, reduction="none")
+        tensor([1.2011e-01, 0.0000e+00, 2.3093e+00, 9.9931e+02])
+
+        By hand: $\log\cosh 0.5 = 0.1201$ (close to $0.5^2/2 = 0.125$), and
+        $1000 - \log 2 = 999.31$.
+    """
+    residual, weights = _residual("log_cosh_loss", input, target, weight, reduction)
+    size = residual.abs()
+    near_zero = size < 1
+    # Each branch only sees inputs where it is finite, so neither poisons the other's gradient.
+    half = torch.where(near_zero, residual, 0.0) / 2
+    near = torch.log1p(2 * torch.sinh(half) ** 2)
+    far = size + torch.log1p(torch.exp(-2 * size)) - _LOG_2
+    return _reduce(torch.where(near_zero, near, far), reduction, weights, input.dtype)
+
+
+def quantile_loss(
+    input: Tensor,
+    target: Tensor,
+    /,
+    *,
+    quantile: float = 0.5,
+    weight: Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Quantile (pinball) loss of [Koenker & Bassett, 1978](https://doi.org/10.2307/1913643).
+
+    With the residual taken as **target minus prediction**, $r = y - x$, and the quantile level
+    $q \in (0, 1)$,
+
+    $$
+    \ell = \max\bigl(q\,r,\ (q - 1)\,r\bigr) =
+    \begin{cases}
+    q\,(y - x) & y \ge x \text{ (under-prediction)}, \\
+    (1 - q)\,(x - y) & y < x \text{ (over-prediction)}.
+    \end{cases}
+    $$
+
+    Under-predicting costs $q$ per unit, over-predicting $1 - q$: the constant that minimises
+    the loss over a sample is its $q$-quantile, so $q = 0.9$ trains the upper end of an 80 %
+    prediction interval. $q = 0.5$ is half the L1 loss. At $r = 0$ the gradient is 0 (a valid
+    subgradient, between the one-sided slopes $-q$ and $1 - q$), as L1's is. Reductions, weights
+    and dtypes as in [`mse_loss`][deeplossdive.functional.mse_loss].
+
+    Args:
+        input: Predictions of the $q$-quantile, any shape, floating point.
+        target: Targets, exactly the shape of `input` (never broadcast), floating point.
+        quantile: The quantile level $q$, strictly between 0 and 1.
+        weight: Optional per-element weights $w \ge 0$, exactly the shape of `input`.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Returns:
+        The loss: shape of `input` for `"none"` ($w \ell$ with weights), a scalar otherwise.
+
+    Raises:
+        TypeError: `input`, `target` or `weight` is not floating point.
+        ValueError: `target` or `weight` does not have the shape of `input`, `quantile` is not in
+            $(0, 1)$, or an unknown `reduction`.
+
+    Examples:
+        The first prediction is too low by 0.5, the third too high by 3:
+
+        >>> import torch
+        >>> from deeplossdive.functional import quantile_loss
+        >>> input = torch.tensor([1.0, 2.0, 5.0])
+        >>> target = torch.tensor([1.5, 2.0, 2.0])
+        >>> quantile_loss(input, target, quantile=0.9, reduction="none")
+        tensor([0.4500, 0.0000, 0.3000])
+        >>> quantile_loss(input, target, reduction="none")
+        tensor([0.2500, 0.0000, 1.5000])
+
+        By hand: $0.9 \cdot 0.5 = 0.45$ and $0.1 \cdot 3 = 0.3$; with $q = 0.5$, half of
+        $(0.5, 0, 3)$.
+    """
+    fn = "quantile_loss"
+    residual, weights = _residual(fn, input, target, weight, reduction)
+    check_open_unit_interval(fn, "quantile", quantile)
+    # q max(y - x, 0) + (1 - q) max(x - y, 0): relu's gradient at 0 is 0, so a perfect
+    # prediction gets gradient 0 (as in L1), and the value there is +0.0, never -0.0.
+    loss = quantile * torch.relu(-residual) + (1 - quantile) * torch.relu(residual)
+    return _reduce(loss, reduction, weights, input.dtype)
+
+
+class MSELoss(Loss[Reduction]):
+    """Module form of [`mse_loss`][deeplossdive.functional.mse_loss].
+
+    Args:
+        weight: Optional per-element weights, exactly the shape of the input; stored as a
+            buffer. Weights that change from batch to batch go to the function instead.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Shape:
+        - input: any shape.
+        - target: the shape of `input`.
+        - output: scalar, or the shape of `input` for `"none"`.
+    """
+
+    weight: Tensor | None
+
+    def __init__(self, *, weight: Tensor | None = None, reduction: Reduction = "mean") -> None:
+        super().__init__(reduction=reduction)
+        if weight is not None:
+            check_floating(type(self).__name__, "weight", weight)
+        self.register_buffer("weight", weight)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return mse_loss(input, target, weight=self.weight, reduction=self.reduction)
+
+
+class L1Loss(Loss[Reduction]):
+    """Module form of [`l1_loss`][deeplossdive.functional.l1_loss].
+
+    Args:
+        weight: Optional per-element weights, exactly the shape of the input; stored as a
+            buffer. Weights that change from batch to batch go to the function instead.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Shape:
+        - input: any shape.
+        - target: the shape of `input`.
+        - output: scalar, or the shape of `input` for `"none"`.
+    """
+
+    weight: Tensor | None
+
+    def __init__(self, *, weight: Tensor | None = None, reduction: Reduction = "mean") -> None:
+        super().__init__(reduction=reduction)
+        if weight is not None:
+            check_floating(type(self).__name__, "weight", weight)
+        self.register_buffer("weight", weight)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return l1_loss(input, target, weight=self.weight, reduction=self.reduction)
+
+
+class HuberLoss(Loss[Reduction]):
+    """Module form of [`huber_loss`][deeplossdive.functional.huber_loss].
+
+    Args:
+        delta: Where the quadratic turns linear, $\\delta > 0$.
+        weight: Optional per-element weights, exactly the shape of the input; stored as a
+            buffer. Weights that change from batch to batch go to the function instead.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Shape:
+        - input: any shape.
+        - target: the shape of `input`.
+        - output: scalar, or the shape of `input` for `"none"`.
+    """
+
+    weight: Tensor | None
+
+    def __init__(
+        self, *, delta: float = 1.0, weight: Tensor | None = None, reduction: Reduction = "mean"
+    ) -> None:
+        super().__init__(reduction=reduction)
+        name = type(self).__name__
+        self.delta = check_positive_finite(name, "delta", delta)
+        if weight is not None:
+            check_floating(name, "weight", weight)
+        self.register_buffer("weight", weight)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return huber_loss(
+            input, target, delta=self.delta, weight=self.weight, reduction=self.reduction
+        )
+
+    def extra_repr(self) -> str:
+        return f"delta={self.delta}, {super().extra_repr()}"
+
+
+class SmoothL1Loss(Loss[Reduction]):
+    """Module form of [`smooth_l1_loss`][deeplossdive.functional.smooth_l1_loss].
+
+    Args:
+        beta: Width of the quadratic zone, $\\beta \\ge 0$; $\\beta = 0$ is L1.
+        weight: Optional per-element weights, exactly the shape of the input; stored as a
+            buffer. Weights that change from batch to batch go to the function instead.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Shape:
+        - input: any shape.
+        - target: the shape of `input`.
+        - output: scalar, or the shape of `input` for `"none"`.
+    """
+
+    weight: Tensor | None
+
+    def __init__(
+        self, *, beta: float = 1.0, weight: Tensor | None = None, reduction: Reduction = "mean"
+    ) -> None:
+        super().__init__(reduction=reduction)
+        name = type(self).__name__
+        self.beta = check_non_negative_finite(name, "beta", beta)
+        if weight is not None:
+            check_floating(name, "weight", weight)
+        self.register_buffer("weight", weight)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return smooth_l1_loss(
+            input, target, beta=self.beta, weight=self.weight, reduction=self.reduction
+        )
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, {super().extra_repr()}"
+
+
+class LogCoshLoss(Loss[Reduction]):
+    """Module form of [`log_cosh_loss`][deeplossdive.functional.log_cosh_loss].
+
+    Args:
+        weight: Optional per-element weights, exactly the shape of the input; stored as a
+            buffer. Weights that change from batch to batch go to the function instead.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Shape:
+        - input: any shape.
+        - target: the shape of `input`.
+        - output: scalar, or the shape of `input` for `"none"`.
+    """
+
+    weight: Tensor | None
+
+    def __init__(self, *, weight: Tensor | None = None, reduction: Reduction = "mean") -> None:
+        super().__init__(reduction=reduction)
+        if weight is not None:
+            check_floating(type(self).__name__, "weight", weight)
+        self.register_buffer("weight", weight)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return log_cosh_loss(input, target, weight=self.weight, reduction=self.reduction)
+
+
+class QuantileLoss(Loss[Reduction]):
+    """Module form of [`quantile_loss`][deeplossdive.functional.quantile_loss].
+
+    Args:
+        quantile: The quantile level $q \\in (0, 1)$.
+        weight: Optional per-element weights, exactly the shape of the input; stored as a
+            buffer. Weights that change from batch to batch go to the function instead.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Shape:
+        - input: any shape.
+        - target: the shape of `input`.
+        - output: scalar, or the shape of `input` for `"none"`.
+    """
+
+    weight: Tensor | None
+
+    def __init__(
+        self, *, quantile: float = 0.5, weight: Tensor | None = None, reduction: Reduction = "mean"
+    ) -> None:
+        super().__init__(reduction=reduction)
+        name = type(self).__name__
+        self.quantile = check_open_unit_interval(name, "quantile", quantile)
+        if weight is not None:
+            check_floating(name, "weight", weight)
+        self.register_buffer("weight", weight)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return quantile_loss(
+            input, target, quantile=self.quantile, weight=self.weight, reduction=self.reduction
+        )
+
+    def extra_repr(self) -> str:
+        return f"quantile={self.quantile}, {super().extra_repr()}"
