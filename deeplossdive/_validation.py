@@ -319,3 +319,79 @@ def check_at_least(function: str, name: str, value: float, lower: float) -> floa
     if not value >= lower:  # also rejects NaN
         raise ValueError(f"{function}: {name} must be >= {lower}, got {value}")
     return float(value)
+
+
+def check_open_unit_interval(function: str, name: str, value: float) -> float:
+    """A real hyperparameter strictly between 0 and 1 (a quantile level)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"{function}: {name} must be a real number, got {type(value).__name__}")
+    if not 0 < value < 1:  # also rejects NaN
+        raise ValueError(f"{function}: {name} must be in (0, 1), got {value}")
+    return float(value)
+
+
+def check_non_negative_finite(function: str, name: str, value: float) -> float:
+    """A real hyperparameter >= 0 that is finite (a transition point such as smooth-L1's beta)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"{function}: {name} must be a real number, got {type(value).__name__}")
+    if not 0 <= value < float("inf"):  # also rejects NaN
+        raise ValueError(f"{function}: {name} must be a finite number >= 0, got {value}")
+    return float(value)
+
+
+def check_ndim(function: str, name: str, tensor: Tensor, ndim: int, layout: str) -> None:
+    """`tensor` has exactly `ndim` dimensions, laid out as `layout` (e.g. "(N, D)")."""
+    if tensor.dim() != ndim:
+        raise ValueError(
+            f"{function}: {name} must have {ndim} dimensions {layout}, got shape {_shape(tensor)}"
+        )
+
+
+def check_shape(
+    function: str, name: str, tensor: Tensor, expected: tuple[int, ...], meaning: str
+) -> None:
+    """`tensor` has exactly the shape `expected`; `meaning` says why (e.g. "one label per row")."""
+    if _shape(tensor) != expected:
+        raise ValueError(
+            f"{function}: {name} must have shape {expected} ({meaning}), got {_shape(tensor)}"
+        )
+
+
+def check_same_dtype(function: str, name: str, tensor: Tensor, ref_name: str, ref: Tensor) -> None:
+    """`tensor` has the dtype of `ref` (no silent type promotion between inputs)."""
+    if tensor.dtype != ref.dtype:
+        raise TypeError(
+            f"{function}: {name} must have the dtype of {ref_name} ({ref.dtype}), "
+            f"got dtype {tensor.dtype}"
+        )
+
+
+def check_zero_one_labels_dtype(function: str, name: str, value: object) -> Tensor:
+    """Dtype check for labels in {0, 1}: a boolean, integer or floating-point tensor."""
+    tensor = check_tensor(function, name, value)
+    if tensor.is_complex():
+        raise TypeError(
+            f"{function}: {name} must be a boolean, integer or floating-point tensor of labels "
+            f"0 or 1, got dtype {tensor.dtype}"
+        )
+    return tensor
+
+
+def check_zero_one_labels(function: str, name: str, tensor: Tensor) -> None:
+    """Value check: every element is 0 or 1."""
+    if not value_checks_active() or tensor.numel() == 0:
+        return
+    tensor = tensor.detach()
+    bad = (tensor != 0) & (tensor != 1)
+    if bool(bad.any()):
+        value = tensor[bad][0].item()
+        raise ValueError(f"{function}: {name} must hold labels 0 or 1, got {value}")
+
+
+def check_in_interval(function: str, name: str, value: float, low: float, high: float) -> float:
+    """A real hyperparameter in the closed interval [low, high]."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"{function}: {name} must be a real number, got {type(value).__name__}")
+    if not low <= value <= high:  # also rejects NaN
+        raise ValueError(f"{function}: {name} must be in [{low}, {high}], got {value}")
+    return float(value)

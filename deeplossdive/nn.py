@@ -2,24 +2,57 @@
 
 from deeplossdive._base import Loss
 from deeplossdive.losses.binary_cross_entropy import BCELoss, BCEWithLogitsLoss
+from deeplossdive.losses.contrastive import ContrastiveLoss
+from deeplossdive.losses.cosine_embedding import CosineEmbeddingLoss
 from deeplossdive.losses.cross_entropy import CrossEntropyLoss, NLLLoss
+from deeplossdive.losses.dice import DiceLoss, SigmoidDiceLoss
 from deeplossdive.losses.distillation import DistillationLoss
 from deeplossdive.losses.focal import FocalLoss, SigmoidFocalLoss
 from deeplossdive.losses.hinge import HingeLoss, MulticlassHingeLoss
+from deeplossdive.losses.jaccard import JaccardLoss, SigmoidJaccardLoss
 from deeplossdive.losses.kl_div import KLDivLoss
+from deeplossdive.losses.nt_xent import NTXentLoss
 from deeplossdive.losses.poly1 import Poly1CrossEntropyLoss
+from deeplossdive.losses.regression import (
+    HuberLoss,
+    L1Loss,
+    LogCoshLoss,
+    MSELoss,
+    QuantileLoss,
+    SmoothL1Loss,
+)
+from deeplossdive.losses.supervised_contrastive import SupervisedContrastiveLoss
+from deeplossdive.losses.triplet import TripletMarginLoss
+from deeplossdive.losses.tversky import SigmoidTverskyLoss, TverskyLoss
 
 __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
+    "ContrastiveLoss",
+    "CosineEmbeddingLoss",
     "CrossEntropyLoss",
+    "DiceLoss",
     "DistillationLoss",
     "FocalLoss",
     "HingeLoss",
+    "HuberLoss",
+    "JaccardLoss",
     "KLDivLoss",
+    "L1Loss",
+    "LogCoshLoss",
     "Loss",
+    "MSELoss",
     "MulticlassHingeLoss",
     "NLLLoss",
+    "NTXentLoss",
     "Poly1CrossEntropyLoss",
+    "QuantileLoss",
+    "SigmoidDiceLoss",
     "SigmoidFocalLoss",
+    "SigmoidJaccardLoss",
+    "SigmoidTverskyLoss",
+    "SmoothL1Loss",
+    "SupervisedContrastiveLoss",
+    "TripletMarginLoss",
+    "TverskyLoss",
 ]

@@ -110,6 +110,12 @@ async () => {
       (img) => img.src.startsWith("data:image/png") && img.naturalWidth > 0
     ).length,
     download: document.querySelector(".dld-notebook-download a")?.href ?? null,
+    // Loss pages: the plots of the current palette (the other palette's copy is hidden), and
+    // the "Open in Colab" link next to "Download notebook".
+    lossPlots: [...document.querySelectorAll(".md-content figure.dld-plot img")].filter(
+      (img) => img.complete && img.naturalWidth > 0 && img.checkVisibility()
+    ).length,
+    colab: document.querySelector(".dld-notebook-download a.dld-colab")?.href ?? null,
     katexFonts: [...document.fonts]
       .filter((face) => face.family.replace(/"/g, "").startsWith("KaTeX_"))
       .map((face) => [face.family.replace(/"/g, ""), face.status]),
@@ -177,6 +183,8 @@ class PageReport:
     notebook: bool
     plots: int
     download: str | None
+    loss_plots: int
+    colab: str | None
     katex_fonts: list[tuple[str, str]]
 
     @classmethod
@@ -191,6 +199,8 @@ class PageReport:
             notebook=data["notebook"],
             plots=data["plots"],
             download=data["download"],
+            loss_plots=data["lossPlots"],
+            colab=data["colab"],
             katex_fonts=[(family, status) for family, status in data["katexFonts"]],
         )
 
@@ -202,12 +212,15 @@ class Summary:
     pages: int = 0
     formulas: int = 0
     plots: int = 0
+    loss_pages: int = 0
+    loss_plots: int = 0
     external: int = 0
 
     def line(self) -> str:
         return (
             f"site check: {self.pages} pages visited, {self.formulas} formulas rendered, "
-            f"{self.plots} notebook plots, {self.external} external requests"
+            f"{self.plots} notebook plots, {self.loss_plots} loss plots on {self.loss_pages} "
+            f"loss pages, {self.external} external requests"
         )
 
 
@@ -411,6 +424,9 @@ def reports(
     summary.pages = len(found)
     summary.formulas = sum(report.katex for report in found)
     summary.plots = sum(report.plots for report in found)
+    loss_reports = [report for report in found if report.path.startswith("losses/")]
+    summary.loss_pages = len(loss_reports)
+    summary.loss_plots = sum(report.loss_plots for report in loss_reports)
     return found
 
 
@@ -466,13 +482,62 @@ def test_notebook_pages_show_plots_and_offer_the_notebook(
         assert not any(outputs), f"/{report.path}: the offered notebook carries outputs"
 
 
+def configured_repository() -> str:
+    """`extra.repository` of mkdocs.yml: the Colab links and install cells are built from it."""
+    text = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    match = re.search(r"^extra:\s*\n(?:[ \t]+.*\n)*?[ \t]+repository:[ \t]*(\S+)", text, re.M)
+    assert match, "mkdocs.yml has no extra.repository"
+    return match[1].strip("\"'")
+
+
+def test_every_loss_page_shows_its_plots_and_offers_its_notebook(
+    reports: list[PageReport], server: str
+) -> None:
+    """Each page of docs/losses/ shows a plot per function it renders (the deep_dive hook draws
+    them), and links its generated notebook (served, valid JSON) and Colab (the configured
+    repository)."""
+    repository = configured_repository()
+    loss_reports = [report for report in reports if report.path.startswith("losses/")]
+    sources = sorted((ROOT / "docs" / "losses").glob("*.md"))
+    assert len(loss_reports) == len(sources), [report.path for report in loss_reports]
+    problems = []
+    for report in loss_reports:
+        source = ROOT / "docs" / f"{report.path.rstrip('/')}.md"
+        functions = [
+            name
+            for name in DIRECTIVE.findall(source.read_text(encoding="utf-8"))
+            if name.startswith("deeplossdive.functional.")
+        ]
+        if report.loss_plots < max(1, len(functions)):
+            problems.append(
+                f"/{report.path}: {report.loss_plots} plots shown for {len(functions)} functions"
+            )
+        if not report.download or not report.download.startswith(server):
+            problems.append(
+                f"/{report.path}: no local 'Download notebook' link ({report.download})"
+            )
+        else:
+            with urlopen(report.download, timeout=10) as response:
+                status = response.status
+                notebook = json.load(response)
+            if status != 200 or notebook.get("nbformat") != 4:
+                problems.append(f"/{report.path}: {report.download} is not a notebook ({status})")
+        expected = f"https://colab.research.google.com/github/{repository}/blob/"
+        if not report.colab or not report.colab.startswith(expected):
+            problems.append(f"/{report.path}: Colab link {report.colab}, expected {expected}…")
+        elif not report.colab.endswith(".ipynb"):
+            problems.append(f"/{report.path}: Colab link {report.colab} is not a notebook")
+    assert not problems, "\n".join(problems)
+
+
 def test_instant_navigation_renders_math(
     server: str, context: BrowserContext, traffic: Traffic, summary: Summary
 ) -> None:
     page = new_page(context, traffic)
     page.goto(server, wait_until="load")
     page.evaluate("() => { window.__deeplossdiveMarker = true; }")
-    page.locator('.md-sidebar--primary a.md-nav__link[href$="losses/focal/"]').first.click()
+    # A link in the page body: the sidebar's groups are collapsed until opened.
+    page.locator('.md-content a[href$="losses/focal/"]').first.click()
     page.wait_for_url("**/losses/focal/")
     page.wait_for_function(MATH_RENDERED_JS, timeout=5_000)
     instant = page.evaluate("() => window.__deeplossdiveMarker === true")

@@ -1,0 +1,189 @@
+r"""Soft overlap statistics shared by the Dice, Jaccard and Tversky losses.
+
+The three losses differ only in the ratio they take of the same three soft counts, computed per
+(image, class) over the valid pixels $i$:
+
+$$
+TP = \sum_i p_i g_i, \qquad FP = \sum_i p_i (1 - g_i), \qquad FN = \sum_i (1 - p_i) g_i.
+$$
+
+The computation has three steps, each its own function, so that a distributed version can sum
+the statistics over the ranks between the second and the third:
+
+1. [`softmax_statistics`][deeplossdive.losses._overlap.softmax_statistics] /
+   [`sigmoid_statistics`][deeplossdive.losses._overlap.sigmoid_statistics]: validate the inputs
+   and return the per-(image, class) counts, shape $(N, C')$;
+2. [`aggregate`][deeplossdive.losses._overlap.aggregate]: sum them over the batch for
+   `aggregation="batch"` (shape $(C')$), the identity for `"per_image"`;
+3. [`overlap_loss`][deeplossdive.losses._overlap.overlap_loss]: given each loss's numerator and
+   denominator of those counts, apply the empty policy, the focal exponent and the reduction.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final, Literal, NamedTuple
+
+import torch
+from torch import Tensor
+
+from deeplossdive._numerics import upcast
+from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
+from deeplossdive._validation import (
+    check_choice,
+    check_class_indices,
+    check_class_target,
+    check_floating,
+    check_in_unit_interval,
+    check_integer,
+    check_min_ndim,
+    check_non_negative_finite,
+    check_num_classes,
+    check_same_shape,
+)
+
+Aggregation = Literal["per_image", "batch"]
+"""`"per_image"`: one ratio per (image, class); `"batch"`: one per class, counts summed over N."""
+AGGREGATIONS: Final[tuple[Aggregation, ...]] = ("per_image", "batch")
+
+EmptyPolicy = Literal["one", "zero", "ignore"]
+"""The score of an entry whose target and prediction are both empty: 1, 0, or left out."""
+EMPTY_POLICIES: Final[tuple[EmptyPolicy, ...]] = ("one", "zero", "ignore")
+
+
+class OverlapStatistics(NamedTuple):
+    """Soft counts per (image, class), shape $(N, C')$, or per class after batch aggregation.
+
+    `support` is the number of valid (not ignored) pixels behind each entry: an entry without a
+    single valid pixel carries no information and is left out of the mean.
+    """
+
+    tp: Tensor
+    fp: Tensor
+    fn: Tensor
+    support: Tensor
+
+
+def check_overlap_options(
+    function: str, *, smooth: float, aggregation: object, empty: object, reduction: object = "mean"
+) -> float:
+    """Validate the options common to the six overlap losses; return `smooth` as a float."""
+    smooth = check_non_negative_finite(function, "smooth", smooth)
+    check_choice(function, "aggregation", aggregation, AGGREGATIONS)
+    check_choice(function, "empty", empty, EMPTY_POLICIES)
+    check_reduction(function, reduction)
+    return smooth
+
+
+def _spatial_sum(tensor: Tensor) -> Tensor:
+    """Sum a $(N, C, d_1, \\dots)$ tensor over its spatial dimensions (none for $(N, C)$)."""
+    spatial = math.prod(tensor.shape[2:])
+    return tensor.reshape(tensor.shape[0], tensor.shape[1], spatial).sum(dim=2)
+
+
+def softmax_statistics(
+    function: str,
+    logits: Tensor,
+    target: Tensor,
+    *,
+    include_background: bool,
+    ignore_index: int,
+) -> OverlapStatistics:
+    """Per-(image, class) soft counts of `softmax(logits)` against one-hot class indices."""
+    check_floating(function, "logits", logits)
+    check_integer(function, "target", target)
+    check_min_ndim(function, "logits", logits, 2, "(N, C, ...)")
+    check_class_target(function, "logits", logits, target)
+    num_classes = check_num_classes(function, "logits", logits)
+    check_class_indices(function, target, num_classes, ignore_index)
+
+    valid = (target != ignore_index).unsqueeze(1)
+    # Ignored pixels may hold anything (padding, NaN): zero their logits so that neither the value
+    # nor the gradient of the kept pixels can be poisoned by 0 · NaN.
+    work = upcast(logits).masked_fill(~valid, 0.0)
+    mask = valid.to(work.dtype)
+    probs = torch.softmax(work, dim=1) * mask
+    classes = torch.arange(num_classes, device=target.device).view(
+        1, num_classes, *[1] * (target.dim() - 1)
+    )
+    one_hot = (target.unsqueeze(1) == classes).to(work.dtype) * mask
+    support = _spatial_sum(mask).expand(-1, num_classes)
+    stats = OverlapStatistics(
+        tp=_spatial_sum(probs * one_hot),
+        fp=_spatial_sum(probs * (1 - one_hot)),
+        fn=_spatial_sum((1 - probs) * one_hot),
+        support=support,
+    )
+    if include_background:
+        return stats
+    return OverlapStatistics(*(statistic[:, 1:] for statistic in stats))
+
+
+def sigmoid_statistics(function: str, logits: Tensor, target: Tensor) -> OverlapStatistics:
+    """Per-(image, channel) soft counts of `sigmoid(logits)` against targets in $[0, 1]$."""
+    check_floating(function, "logits", logits)
+    check_floating(function, "target", target)
+    check_min_ndim(function, "logits", logits, 2, "(N, C, ...)")
+    check_same_shape(function, "target", target, "logits", logits)
+    check_in_unit_interval(function, "target", target)
+
+    work = upcast(logits)
+    truth = target.to(work.dtype)
+    probs = torch.sigmoid(work)
+    # 1 - p as sigma(-x): exact where p rounds to 1.
+    complement = torch.sigmoid(-work)
+    spatial = math.prod(logits.shape[2:])
+    support = torch.full(logits.shape[:2], float(spatial), dtype=work.dtype, device=work.device)
+    return OverlapStatistics(
+        tp=_spatial_sum(probs * truth),
+        fp=_spatial_sum(probs * (1 - truth)),
+        fn=_spatial_sum(complement * truth),
+        support=support,
+    )
+
+
+def aggregate(stats: OverlapStatistics, aggregation: Aggregation) -> OverlapStatistics:
+    """`"batch"`: sum the counts over the images (dimension 0); `"per_image"`: unchanged.
+
+    A distributed batch aggregation sums these four tensors over the ranks after this step.
+    """
+    if aggregation == "per_image":
+        return stats
+    return OverlapStatistics(*(statistic.sum(dim=0) for statistic in stats))
+
+
+def overlap_loss(
+    numerator: Tensor,
+    denominator: Tensor,
+    stats: OverlapStatistics,
+    *,
+    empty: EmptyPolicy,
+    reduction: Reduction,
+    gamma: float = 1.0,
+) -> Tensor:
+    r"""The loss $(1 - \text{numerator} / \text{denominator})^\gamma$, empty policy, reduction.
+
+    An entry is *empty* when $TP + FP + FN = 0$: its target and its prediction are both empty,
+    and without smoothing its ratio is $0/0$. Its score is then 1 (`"one"`), 0 (`"zero"`), or it
+    gets weight 0 (`"ignore"`), as does every entry without a valid pixel. The ratio is taken with
+    a denominator of 1 at zero denominators, so neither the value nor the gradient is ever NaN.
+    """
+    is_empty = (stats.tp + stats.fp + stats.fn) == 0
+    excluded = stats.support == 0
+    if empty == "ignore":
+        excluded = excluded | is_empty
+    safe_denominator = torch.where(denominator == 0, torch.ones_like(denominator), denominator)
+    score = numerator / safe_denominator
+    empty_score = 0.0 if empty == "zero" else 1.0
+    score = torch.where(is_empty, torch.full_like(score, empty_score), score)
+    # Left-out entries hold 0 in the unreduced loss (their weight is 0 anyway).
+    score = torch.where(excluded, torch.ones_like(score), score)
+    loss = 1 - score
+    if gamma != 1.0:
+        # (1 - score)^gamma with the gradient 0 at 1 - score = 0: the true slope there is 0 for
+        # gamma > 1 and +inf for gamma < 1, and pow's backward would give 0 · inf = NaN.
+        positive = loss > 0
+        base = torch.where(positive, loss, torch.ones_like(loss))
+        loss = torch.where(positive, base**gamma, torch.zeros_like(loss))
+    weight = (~excluded).to(loss.dtype)
+    return reduce_loss(loss, reduction, weight=weight)

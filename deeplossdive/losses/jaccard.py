@@ -1,0 +1,289 @@
+"""Soft Jaccard (IoU) loss: softmax (multi-class) and sigmoid (binary / multi-label)."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from deeplossdive._base import Loss
+from deeplossdive._reduction import Reduction
+from deeplossdive.losses._overlap import (
+    Aggregation,
+    EmptyPolicy,
+    OverlapStatistics,
+    aggregate,
+    check_overlap_options,
+    overlap_loss,
+    sigmoid_statistics,
+    softmax_statistics,
+)
+
+
+def _jaccard_ratio(stats: OverlapStatistics, smooth: float) -> tuple[Tensor, Tensor]:
+    """Numerator and denominator of the smoothed Jaccard index."""
+    tp, fp, fn = stats.tp, stats.fp, stats.fn
+    return tp + smooth, tp + fp + fn + smooth
+
+
+def jaccard_loss(
+    logits: Tensor,
+    target: Tensor,
+    /,
+    *,
+    smooth: float = 1e-5,
+    include_background: bool = True,
+    aggregation: Aggregation = "per_image",
+    ignore_index: int = -100,
+    empty: EmptyPolicy = "one",
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Soft Jaccard (IoU) loss of the softmax of `logits` against class indices.
+
+    With $p = \operatorname{softmax}(x)$ over the classes, $g$ the one-hot target and the soft
+    counts of image $n$ and class $c$ summed over its valid pixels $i$,
+    $TP_{nc} = \sum_i p_{nci}\, g_{nci}$, $FP_{nc} = \sum_i p_{nci} (1 - g_{nci})$ and
+    $FN_{nc} = \sum_i (1 - p_{nci})\, g_{nci}$, the unreduced loss is
+
+    $$
+    \ell_{nc} = 1 - \frac{TP_{nc} + s}{TP_{nc} + FP_{nc} + FN_{nc} + s},
+    $$
+
+    one minus the soft Jaccard index (intersection over union) $|P \cap G| / |P \cup G|$, since
+    $TP + FP + FN = \sum_i p_i + \sum_i g_i - \sum_i p_i g_i$: the soft IoU of
+    [Rahman and Wang, 2016](https://doi.org/10.1007/978-3-319-50835-1_22). For the same counts
+    $J = D / (2 - D)$ with $D$ the Dice coefficient, so the two losses rank single predictions
+    alike; they differ in how they weigh entries against each other in a mean.
+
+    - `aggregation="batch"` sums $TP$, $FP$ and $FN$ over the images before the ratio: one
+      $\ell_c$ per class.
+    - An entry whose target and prediction are both empty, $TP + FP + FN = 0$, has the ratio
+      $0/0$ without smoothing. Its score is set by `empty`: `"one"` (a perfect score, loss 0, the
+      limit of the smoothed ratio), `"zero"` (loss 1), or `"ignore"` (left out of the mean).
+      An image whose pixels are all `ignore_index` is always left out. The result is never NaN.
+    - `"mean"` averages $\ell$ over the entries kept, `"sum"` adds them; `"none"` returns them
+      all, left-out entries as 0.
+
+    float16 and bfloat16 inputs are computed in float32 and the result is returned in the input
+    dtype.
+
+    Args:
+        logits: Unnormalised scores, shape $(N, C, d_1, \dots)$ or $(N, C)$, $C \ge 2$.
+        target: Class indices in $[0, C)$ or `ignore_index`, shape $(N, d_1, \dots)$.
+        smooth: $s \ge 0$, added to the numerator and the denominator. The default $10^{-5}$
+            makes the ratio continuous at an empty entry and is negligible for any mask of a
+            pixel or more.
+        include_background: Whether class 0 takes part; `False` drops it from the output and
+            the mean ($C' = C - 1$).
+        aggregation: `"per_image"` (a ratio per image and class) or `"batch"` (counts summed
+            over the images, a ratio per class).
+        ignore_index: Target value whose pixels contribute to no count.
+        empty: Score of an entry with empty target and empty prediction: `"one"`, `"zero"` or
+            `"ignore"`.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Returns:
+        The loss: shape $(N, C')$ for `"none"` with `"per_image"`, $(C')$ for `"none"` with
+        `"batch"`, a scalar otherwise.
+
+    Raises:
+        TypeError: `logits` is not floating point, or `target` is not integer.
+        ValueError: Shapes disagree, $C < 2$, `smooth` negative or infinite, an unknown
+            `aggregation`, `empty` or `reduction`, or (with value checks on) a label outside
+            $[0, C)$ that is not `ignore_index`.
+
+    Examples:
+        One image of four pixels, two classes; the softmax of $\log 3$ and $\log 1$ is
+        $3/4$ and $1/4$:
+
+        >>> import torch
+        >>> from deeplossdive.functional import jaccard_loss
+        >>> logits = torch.log(torch.tensor([[[3.0, 1.0, 1.0, 1.0], [1.0, 3.0, 3.0, 3.0]]]))
+        >>> target = torch.tensor([[0, 0, 1, 1]])
+        >>> jaccard_loss(logits, target, smooth=0.0, reduction="none")
+        tensor([[0.6000, 0.5000]])
+
+        Class 0 has $TP = 0.75 + 0.25 = 1$, $FP = 0.5$, $FN = 1$: $1 - 1/2.5 = 0.6$.
+        Class 1 has $TP = 1.5$, $FP = 1$, $FN = 0.5$: $1 - 1.5/3 = 0.5$.
+    """
+    fn = "jaccard_loss"
+    smooth = check_overlap_options(
+        fn, smooth=smooth, aggregation=aggregation, empty=empty, reduction=reduction
+    )
+    stats = softmax_statistics(
+        fn, logits, target, include_background=include_background, ignore_index=ignore_index
+    )
+    stats = aggregate(stats, aggregation)
+    loss = overlap_loss(*_jaccard_ratio(stats, smooth), stats, empty=empty, reduction=reduction)
+    return loss.to(logits.dtype)
+
+
+def sigmoid_jaccard_loss(
+    logits: Tensor,
+    target: Tensor,
+    /,
+    *,
+    smooth: float = 1e-5,
+    aggregation: Aggregation = "per_image",
+    empty: EmptyPolicy = "one",
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Soft Jaccard (IoU) loss of the sigmoid of `logits`, per (image, channel).
+
+    Each channel $c$ is its own binary mask. With $p = \sigma(x)$, targets $g \in [0, 1]$ and
+    the soft counts of image $n$ and channel $c$ summed over its pixels $i$,
+    $TP_{nc} = \sum_i p_{nci}\, g_{nci}$, $FP_{nc} = \sum_i p_{nci} (1 - g_{nci})$ and
+    $FN_{nc} = \sum_i (1 - p_{nci})\, g_{nci}$, the unreduced loss is
+
+    $$
+    \ell_{nc} = 1 - \frac{TP_{nc} + s}{TP_{nc} + FP_{nc} + FN_{nc} + s}.
+    $$
+
+    `aggregation`, `empty` and the reductions are those of
+    [`jaccard_loss`][deeplossdive.functional.jaccard_loss]. There is no background class (every
+    channel is a label: select channels by slicing) and no `ignore_index` (the target is a float
+    mask). $1 - p$ is computed as $\sigma(-x)$, exact where $p$ rounds to 1. float16 and bfloat16
+    inputs are computed in float32 and the result is returned in the input dtype.
+
+    Args:
+        logits: Unnormalised scores, shape $(N, C, d_1, \dots)$ or $(N, C)$; $C = 1$ for a
+            binary mask.
+        target: Targets in $[0, 1]$ (hard or soft), floating point, the shape of `logits`.
+        smooth: $s \ge 0$, added to the numerator and the denominator.
+        aggregation: `"per_image"` (a ratio per image and channel) or `"batch"` (counts summed
+            over the images, a ratio per channel).
+        empty: Score of an entry with empty target and empty prediction: `"one"`, `"zero"` or
+            `"ignore"`.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Returns:
+        The loss: shape $(N, C)$ for `"none"` with `"per_image"`, $(C)$ for `"none"` with
+        `"batch"`, a scalar otherwise.
+
+    Raises:
+        TypeError: `logits` or `target` is not floating point.
+        ValueError: Shapes differ, `logits` has fewer than 2 dimensions, `smooth` negative or
+            infinite, an unknown `aggregation`, `empty` or `reduction`, or (with value checks
+            on) a target outside $[0, 1]$.
+
+    Examples:
+        One binary mask of four pixels with $p = (0.75, 0.5, 0.5, 0.25)$:
+
+        >>> import math
+        >>> import torch
+        >>> from deeplossdive.functional import sigmoid_jaccard_loss
+        >>> logits = torch.tensor([[[math.log(3.0), 0.0, 0.0, -math.log(3.0)]]])
+        >>> target = torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
+        >>> sigmoid_jaccard_loss(logits, target, smooth=0.0, reduction="none")
+        tensor([[0.5455]])
+
+        $TP = 1.25$, $FP = FN = 0.75$: $1 - 1.25/2.75 = 0.5455$.
+    """
+    fn = "sigmoid_jaccard_loss"
+    smooth = check_overlap_options(
+        fn, smooth=smooth, aggregation=aggregation, empty=empty, reduction=reduction
+    )
+    stats = aggregate(sigmoid_statistics(fn, logits, target), aggregation)
+    loss = overlap_loss(*_jaccard_ratio(stats, smooth), stats, empty=empty, reduction=reduction)
+    return loss.to(logits.dtype)
+
+
+class JaccardLoss(Loss[Reduction]):
+    """Module form of [`jaccard_loss`][deeplossdive.functional.jaccard_loss].
+
+    Args:
+        smooth: $s \\ge 0$, added to the numerator and the denominator.
+        include_background: Whether class 0 takes part.
+        aggregation: `"per_image"` or `"batch"`.
+        ignore_index: Target value to ignore.
+        empty: `"one"`, `"zero"` or `"ignore"`.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Shape:
+        - logits: $(N, C, d_1, \\dots)$ or $(N, C)$.
+        - target: $(N, d_1, \\dots)$ or $(N)$, integer class indices.
+        - output: scalar; for `"none"`, $(N, C')$ per image or $(C')$ per batch.
+    """
+
+    def __init__(
+        self,
+        *,
+        smooth: float = 1e-5,
+        include_background: bool = True,
+        aggregation: Aggregation = "per_image",
+        ignore_index: int = -100,
+        empty: EmptyPolicy = "one",
+        reduction: Reduction = "mean",
+    ) -> None:
+        super().__init__(reduction=reduction)
+        self.smooth = check_overlap_options(
+            type(self).__name__, smooth=smooth, aggregation=aggregation, empty=empty
+        )
+        self.include_background = include_background
+        self.aggregation: Aggregation = aggregation
+        self.ignore_index = ignore_index
+        self.empty: EmptyPolicy = empty
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return jaccard_loss(
+            logits,
+            target,
+            smooth=self.smooth,
+            include_background=self.include_background,
+            aggregation=self.aggregation,
+            ignore_index=self.ignore_index,
+            empty=self.empty,
+            reduction=self.reduction,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"smooth={self.smooth}, include_background={self.include_background}, "
+            f"aggregation={self.aggregation!r}, ignore_index={self.ignore_index}, "
+            f"empty={self.empty!r}, {super().extra_repr()}"
+        )
+
+
+class SigmoidJaccardLoss(Loss[Reduction]):
+    """Module form of [`sigmoid_jaccard_loss`][deeplossdive.functional.sigmoid_jaccard_loss].
+
+    Args:
+        smooth: $s \\ge 0$, added to the numerator and the denominator.
+        aggregation: `"per_image"` or `"batch"`.
+        empty: `"one"`, `"zero"` or `"ignore"`.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Shape:
+        - logits: $(N, C, d_1, \\dots)$ or $(N, C)$.
+        - target: the shape of `logits`, floating point in $[0, 1]$.
+        - output: scalar; for `"none"`, $(N, C)$ per image or $(C)$ per batch.
+    """
+
+    def __init__(
+        self,
+        *,
+        smooth: float = 1e-5,
+        aggregation: Aggregation = "per_image",
+        empty: EmptyPolicy = "one",
+        reduction: Reduction = "mean",
+    ) -> None:
+        super().__init__(reduction=reduction)
+        self.smooth = check_overlap_options(
+            type(self).__name__, smooth=smooth, aggregation=aggregation, empty=empty
+        )
+        self.aggregation: Aggregation = aggregation
+        self.empty: EmptyPolicy = empty
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return sigmoid_jaccard_loss(
+            logits,
+            target,
+            smooth=self.smooth,
+            aggregation=self.aggregation,
+            empty=self.empty,
+            reduction=self.reduction,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"smooth={self.smooth}, aggregation={self.aggregation!r}, empty={self.empty!r}, "
+            f"{super().extra_repr()}"
+        )

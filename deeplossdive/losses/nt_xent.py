@@ -1,0 +1,164 @@
+"""NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from deeplossdive._base import Loss
+from deeplossdive._numerics import compute_dtype
+from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
+from deeplossdive._validation import (
+    check_floating,
+    check_ndim,
+    check_positive_finite,
+    check_same_shape,
+)
+
+
+def _unit_rows(embeddings: Tensor, dtype: torch.dtype) -> Tensor:
+    """Each row divided by its L2 norm (a zero row stays zero), computed in `dtype`."""
+    return F.normalize(embeddings.to(dtype), p=2.0, dim=1)
+
+
+def _candidate_log_probs(
+    anchors: Tensor, candidates: Tensor, self_index: Tensor, temperature: float
+) -> Tensor:
+    r"""Row $i$: $\log \operatorname{softmax}_k(\langle u_i, v_k \rangle / T)$ over the candidates
+    $k \ne$ `self_index[i]`.
+
+    `anchors` (M, D) and `candidates` (K, D) are unit rows; anchor $i$ is candidate
+    `self_index[i]` and is left out of its own softmax: its logit is the most negative finite
+    number rather than -inf, so the row's log-sum-exp and its backward stay finite (its entry in
+    the result is that number too; callers never select it). Keeping anchors and candidates apart
+    lets the candidates be a larger set than the anchors, such as a batch gathered from every
+    process, with `self_index` offset to each anchor's place in it.
+    """
+    logits = anchors @ candidates.T / temperature
+    columns = torch.arange(candidates.shape[0], device=candidates.device)
+    is_self = self_index.unsqueeze(1) == columns.unsqueeze(0)
+    logits = logits.masked_fill(is_self, torch.finfo(logits.dtype).min)
+    return torch.log_softmax(logits, dim=1)
+
+
+def _nt_xent_terms(
+    anchors: Tensor,
+    candidates: Tensor,
+    self_index: Tensor,
+    positive_index: Tensor,
+    temperature: float,
+) -> Tensor:
+    """Per-anchor NT-Xent: minus the log-probability of candidate `positive_index[i]`."""
+    log_probs = _candidate_log_probs(anchors, candidates, self_index, temperature)
+    # 0 - x rather than -x: a certain positive then has a loss of +0, not -0.
+    return 0.0 - log_probs.gather(1, positive_index.unsqueeze(1)).squeeze(1)
+
+
+def nt_xent_loss(
+    z1: Tensor,
+    z2: Tensor,
+    /,
+    *,
+    temperature: float = 0.5,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""NT-Xent, the contrastive loss of SimCLR ([Chen et al., 2020](https://arxiv.org/abs/2002.05709)).
+
+    Row $n$ of `z1` and row $n$ of `z2` are two views (two augmentations) of sample $n$. Stack
+    them into $2N$ embeddings $z_1, \dots, z_{2N}$ (`z1` first), normalise each,
+    $u_k = z_k / \lVert z_k \rVert$, and write $s_{ij} = u_i^\top u_j$ for their cosine
+    similarity. Every embedding is an anchor $i$ whose positive $p(i)$ is the other view of the
+    same sample ($p(i) = i + N$ for $i \le N$, $i - N$ otherwise); the $2N - 2$ other embeddings
+    are its negatives. The unreduced loss is the paper's eq. (1),
+
+    $$
+    \ell_i = -\log \frac{\exp(s_{i\,p(i)} / \tau)}{\sum_{k \ne i} \exp(s_{ik} / \tau)},
+    $$
+
+    the cross-entropy of a $(2N - 1)$-way classification of the anchor's positive among all the
+    other embeddings, with logits $s_{ik} / \tau$. `"mean"` is SimCLR's
+    $\frac{1}{2N} \sum_i \ell_i$.
+
+    The embeddings are normalised here: pass the projection head's raw output. A zero row stays
+    a zero vector (similarity 0 to everything), as in `F.normalize`. The log-softmax is taken over
+    the similarity matrix with the anchor itself masked out by the most negative finite number,
+    so values and gradients stay finite down to $\tau = 0.005$ (logits of $\pm 200$) and for
+    embeddings of any norm. float16 and bfloat16 inputs are computed in float32 and the result
+    is returned in the input dtype.
+
+    Args:
+        z1: Embeddings of the first view, shape $(N, D)$.
+        z2: Embeddings of the second view, shape $(N, D)$; row $n$ is the positive of row $n$
+            of `z1`.
+        temperature: $\tau > 0$. Small values weigh the hardest negatives most; the paper
+            compares 0.05 to 1 and gets its best linear evaluation at 0.1.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Returns:
+        The loss: shape $(2N)$ for `"none"` (the anchors of `z1`, then those of `z2`), a scalar
+        otherwise.
+
+    Raises:
+        TypeError: `z1` or `z2` is not floating point.
+        ValueError: `z1` is not 2-D, `z2` has another shape, `temperature` is not a finite
+            number > 0, or `reduction` is unknown.
+
+    Examples:
+        Two samples whose two views agree exactly, at right angles to each other. Each anchor's
+        positive has similarity 1, its two negatives 0:
+
+        >>> import torch
+        >>> from deeplossdive.functional import nt_xent_loss
+        >>> z = torch.tensor([[1.0, 0.0], [0.0, 3.0]])
+        >>> nt_xent_loss(z, z, temperature=0.5, reduction="none")
+        tensor([0.2395, 0.2395, 0.2395, 0.2395])
+
+        That is $-\log(e^{2} / (e^{2} + 2)) = \log(1 + 2e^{-2})$: the norm 3 of the second row
+        plays no part. If all four embeddings collapse onto one direction, every similarity is
+        1 and the loss is $\log(2N - 1) = \log 3$:
+
+        >>> nt_xent_loss(torch.ones(2, 2), torch.ones(2, 2))
+        tensor(1.0986)
+    """
+    fn = "nt_xent_loss"
+    check_floating(fn, "z1", z1)
+    check_floating(fn, "z2", z2)
+    check_ndim(fn, "z1", z1, 2, "(N, D)")
+    check_same_shape(fn, "z2", z2, "z1", z1)
+    check_positive_finite(fn, "temperature", temperature)
+    check_reduction(fn, reduction)
+
+    out_dtype = torch.promote_types(z1.dtype, z2.dtype)
+    work_dtype = torch.promote_types(compute_dtype(z1), compute_dtype(z2))
+    embeddings = _unit_rows(torch.cat([z1.to(work_dtype), z2.to(work_dtype)]), work_dtype)
+    num_samples = z1.shape[0]
+    index = torch.arange(2 * num_samples, device=embeddings.device)
+    positive = (index + num_samples) % max(2 * num_samples, 1)
+    loss = _nt_xent_terms(embeddings, embeddings, index, positive, temperature)
+    # Weights of 1 give an empty batch a mean of 0 (and leave every other value unchanged).
+    return reduce_loss(loss, reduction, weight=torch.ones_like(loss)).to(out_dtype)
+
+
+class NTXentLoss(Loss[Reduction]):
+    """Module form of [`nt_xent_loss`][deeplossdive.functional.nt_xent_loss].
+
+    Args:
+        temperature: $\\tau > 0$.
+        reduction: `"none"`, `"mean"` or `"sum"`.
+
+    Shape:
+        - z1: $(N, D)$, embeddings of the first view.
+        - z2: $(N, D)$, embeddings of the second view.
+        - output: scalar, or $(2N)$ for `"none"`.
+    """
+
+    def __init__(self, *, temperature: float = 0.5, reduction: Reduction = "mean") -> None:
+        super().__init__(reduction=reduction)
+        self.temperature = check_positive_finite(type(self).__name__, "temperature", temperature)
+
+    def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
+        return nt_xent_loss(z1, z2, temperature=self.temperature, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, {super().extra_repr()}"

@@ -1,0 +1,336 @@
+"""MkDocs hooks of the loss pages: plots, notebooks and the catalogue, all made at build time.
+
+For every page of `docs/losses/`, from the functions it renders (`::: deeplossdive.functional.X`):
+
+- plots: each function's loss and gradient against its natural variable (`plots.PLOTS`),
+  drawn from the package with autograd, written as two SVGs (light and dark palette) next to
+  the page, and shown in a "Plots" section added after the page's "The gradient" section (else
+  before "API", else at the end);
+- a notebook: the page's own source converted (`notebooks.page_to_notebook`), validated with
+  nbformat, written next to the page; a "Download notebook" and an "Open in Colab" link under
+  the page's title. Colab opens the notebook from the branch the site is published to:
+  `extra.repository` and `extra.notebooks_branch` in mkdocs.yml.
+
+`catalogue.md` gets the table of every loss (`catalogue.table`) in place of its marker.
+
+The build fails with a clear message when a public function has no plot spec or no catalogue
+facts, or when a plot or a notebook cannot be made. Nothing is cached between builds.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import catalogue
+import notebooks
+import plots
+import tomllib
+from mkdocs.exceptions import PluginError
+from mkdocs.structure.files import File, Files
+
+import deeplossdive.functional
+
+if TYPE_CHECKING:
+    from mkdocs.config.defaults import MkDocsConfig
+    from mkdocs.structure.pages import Page
+
+LOSS_PAGES = "losses/"
+CATALOGUE_PAGE = "catalogue.md"
+CATALOGUE_MARKER = "<!-- catalogue-table -->"
+COLAB = "https://colab.research.google.com/github"
+_DIRECTIVE = re.compile(r"^[ \t]*:::[ \t]+(deeplossdive\.(?:functional|nn)\.\w+)[ \t]*$", re.M)
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
+_REPOSITORY = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+@dataclass
+class LossPage:
+    """What the hooks made for one page of docs/losses/."""
+
+    title: str
+    functions: list[str]
+    notebook: str  # URI of the notebook, relative to docs/
+    plots: dict[str, dict[str, str]] = field(default_factory=dict)  # function -> theme -> URI
+
+
+@dataclass
+class State:
+    repository: str = ""
+    branch: str = ""
+    site: str = ""  # where the site is published: the notebooks link to it
+    pages: dict[str, LossPage] = field(default_factory=dict)
+    api_pages: dict[str, str] = field(default_factory=dict)  # identifier -> page URI
+    nav_order: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # time spent making the plots and notebooks
+
+
+STATE = State()
+LOG = logging.getLogger("mkdocs.hooks.deep_dive")
+
+
+def _nav_uris(nav: object) -> list[str]:
+    """Page URIs of mkdocs.yml's `nav`, in order."""
+    if isinstance(nav, str):
+        return [nav]
+    if isinstance(nav, list):
+        return [uri for item in nav for uri in _nav_uris(item)]
+    if isinstance(nav, dict):
+        return [uri for value in nav.values() for uri in _nav_uris(value)]
+    return []
+
+
+def _pins(config: MkDocsConfig) -> dict[str, str]:
+    """Top-level module -> pinned requirement, for the test libraries the pages compare with."""
+    pyproject = Path(config.config_file_path).resolve().parent / "pyproject.toml"
+    data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    requirements = data["project"]["optional-dependencies"]["test"]
+    modules = {
+        "kornia": "kornia",
+        "monai": "monai",
+        "pytorch-metric-learning": "pytorch_metric_learning",
+        "scikit-learn": "sklearn",
+    }
+    pins = {}
+    for requirement in requirements:
+        name = re.split(r"[=<>!~\[; ]", requirement, maxsplit=1)[0]
+        if name in modules:
+            pins[modules[name]] = requirement
+    return pins
+
+
+def _title(markdown: str, uri: str) -> str:
+    for line in markdown.splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return uri
+
+
+def on_config(config: MkDocsConfig) -> MkDocsConfig:
+    extra = config.extra
+    repository = str(extra.get("repository", ""))
+    branch = str(extra.get("notebooks_branch", ""))
+    if not _REPOSITORY.match(repository) or not branch:
+        raise PluginError(
+            "mkdocs.yml needs `extra: {repository: <owner>/<name>, notebooks_branch: <branch>}`: "
+            "the notebooks' install cell and 'Open in Colab' links are built from them "
+            f"(got repository={repository!r}, notebooks_branch={branch!r})"
+        )
+    owner, name = repository.split("/")
+    STATE.repository, STATE.branch = repository, branch
+    STATE.site = f"https://{owner}.github.io/{name}/"
+    STATE.pages.clear()
+    STATE.api_pages.clear()
+    STATE.nav_order = _nav_uris(config.nav)
+    return config
+
+
+def _check_registries() -> None:
+    public = list(deeplossdive.functional.__all__)
+    problems = []
+    for what, (missing, stale) in {
+        "a plot spec in docs/hooks/plots.py (PLOTS)": plots.missing_specs(public),
+        "catalogue facts in docs/hooks/catalogue.py (FACTS)": catalogue.missing_facts(public),
+    }.items():
+        problems += [f"{name} has no {what}" for name in missing]
+        problems += [f"{name} is in {what.split(' in ')[1]} but not public" for name in stale]
+    if problems:
+        raise PluginError(
+            "Every public loss function needs a plot and a catalogue row:\n  "
+            + "\n  ".join(problems)
+        )
+
+
+def _site_url(uri: str) -> str:
+    """Published URL of a docs/ file: a page (use_directory_urls) or another file."""
+    if uri.endswith(".md"):
+        path = uri[: -len(".md")]
+        path = "" if path in {"index", "README"} else path.removesuffix("/index") + "/"
+        return STATE.site + path
+    return STATE.site + uri
+
+
+def _api_url(identifier: str) -> str | None:
+    uri = STATE.api_pages.get(identifier)
+    return None if uri is None else f"{_site_url(uri)}#{identifier}"
+
+
+def _notebook(file: File, markdown: str) -> str:
+    base = posixpath.dirname(file.src_uri)
+
+    def link_url(target: str) -> str:
+        if re.match(r"^[a-z][a-z0-9+.-]*:|^#|^/", target):
+            return target if not target.startswith("#") else _site_url(file.src_uri) + target
+        path, _, anchor = target.partition("#")
+        uri = posixpath.normpath(posixpath.join(base, path))
+        return _site_url(uri) + (f"#{anchor}" if anchor else "")
+
+    notebook = notebooks.page_to_notebook(
+        markdown,
+        page_url=_site_url(file.src_uri),
+        repository=STATE.repository,
+        pins=_PINS,
+        api_url=_api_url,
+        link_url=link_url,
+    )
+    return notebooks.dumps(notebook)
+
+
+_PINS: dict[str, str] = {}
+
+
+def on_files(files: Files, config: MkDocsConfig) -> Files:
+    start = time.perf_counter()
+    _check_registries()
+    _PINS.clear()
+    _PINS.update(_pins(config))
+    sources: dict[str, tuple[File, str]] = {}
+    for file in files.documentation_pages():
+        if file.src_uri.startswith(LOSS_PAGES) and file.abs_src_path:
+            markdown = Path(file.abs_src_path).read_text(encoding="utf-8")
+            sources[file.src_uri] = (file, markdown)
+            for identifier in _DIRECTIVE.findall(markdown):
+                STATE.api_pages.setdefault(identifier, file.src_uri)
+    for uri, (file, markdown) in sources.items():
+        stem = posixpath.splitext(uri)[0]
+        name = posixpath.basename(stem)
+        functions = [
+            identifier.rsplit(".", 1)[1]
+            for identifier in _DIRECTIVE.findall(markdown)
+            if identifier.startswith("deeplossdive.functional.")
+        ]
+        page = LossPage(_title(markdown, uri), functions, f"{stem}/{name}.ipynb")
+        for function in functions:
+            spec = plots.PLOTS.get(function)
+            if spec is None:  # A name rendered on a page but not public: mkdocstrings says so.
+                continue
+            try:
+                svgs = plots.render_svg(spec, function)
+            except Exception as error:
+                raise PluginError(f"{uri}: the plot of {function} failed: {error!r}") from error
+            page.plots[function] = {}
+            for theme, svg in svgs.items():
+                plot_uri = f"{stem}/{function}.{theme}.svg"
+                files.append(File.generated(config, plot_uri, content=svg))
+                page.plots[function][theme] = plot_uri
+        try:
+            content = _notebook(file, markdown)
+        except Exception as error:
+            raise PluginError(f"{uri}: its notebook could not be made: {error!r}") from error
+        files.append(File.generated(config, page.notebook, content=content))
+        STATE.pages[uri] = page
+    STATE.seconds = time.perf_counter() - start
+    return files
+
+
+def _relative(target: str, page: Page) -> str:
+    """A Markdown link from the page's source to another file of docs/."""
+    return posixpath.relpath(target, posixpath.dirname(page.file.src_uri) or ".")
+
+
+def _notebook_links(info: LossPage, page: Page) -> str:
+    name = posixpath.basename(info.notebook)
+    colab = f"{COLAB}/{STATE.repository}/blob/{STATE.branch}/{info.notebook}"
+    return (
+        f'[Download notebook]({_relative(info.notebook, page)}){{ .md-button download="{name}" '
+        f'title="This page as a Jupyter notebook" }}\n'
+        f"[Open in Colab]({colab})"
+        '{ .md-button .dld-colab title="Run this page in Google Colab" }\n'
+        "{ .dld-notebook-download }"
+    )
+
+
+def _plots_section(info: LossPage, page: Page) -> str:
+    parts = [
+        "## Plots",
+        "",
+        "Each loss and its gradient against the variable it is best read in, drawn when this "
+        "site was built from the package itself: the gradient is autograd's, through the same "
+        "function. Every curve is a sweep of one input with everything else fixed, as stated "
+        "under the plot.",
+        "",
+    ]
+    for function, uris in info.plots.items():
+        spec = plots.PLOTS[function]
+        alt = f"Plot of {function} and its gradient"
+        parts += [
+            '<figure class="dld-plot" markdown>',
+            "",
+            f"![{alt}]({_relative(uris['light'], page)}#only-light)",
+            f"![{alt}]({_relative(uris['dark'], page)}#only-dark)",
+            "",
+            "<figcaption markdown>",
+            "",
+            f"[`{function}`][deeplossdive.functional.{function}]: the loss (left) and its "
+            f"gradient with respect to {spec.wrt} (right) against {spec.x}. {spec.setup}",
+            "",
+            "</figcaption>",
+            "</figure>",
+            "",
+        ]
+    return "\n".join(parts)
+
+
+def _headings(markdown: str) -> list[tuple[int, str]]:
+    """(line index, text) of the level-2 headings outside fenced code."""
+    found = []
+    fence: str | None = None
+    for index, line in enumerate(markdown.splitlines()):
+        match = _FENCE.match(line)
+        if match:
+            marker = match[1]
+            if fence is None:
+                fence = marker
+            elif marker.startswith(fence) and not line.strip().strip(marker[0]):
+                fence = None
+            continue
+        if fence is None and line.startswith("## "):
+            found.append((index, line[3:].strip()))
+    return found
+
+
+def _insert(markdown: str, section: str, links: str) -> str:
+    lines = markdown.splitlines()
+    headings = _headings(markdown)
+    where = len(lines)
+    gradient = [i for i, (_, text) in enumerate(headings) if text.startswith("The gradient")]
+    api = [index for index, text in headings if text == "API"]
+    if gradient and gradient[0] + 1 < len(headings):
+        where = headings[gradient[0] + 1][0]
+    elif api:
+        where = api[0]
+    lines[where:where] = [section, ""]
+    title = next((i for i, line in enumerate(lines) if line.startswith("# ")), -1)
+    lines[title + 1 : title + 1] = ["", links, ""]
+    return "\n".join(lines) + "\n"
+
+
+def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    uri = page.file.src_uri
+    if uri in STATE.pages:
+        info = STATE.pages[uri]
+        return _insert(markdown, _plots_section(info, page), _notebook_links(info, page))
+    if uri == CATALOGUE_PAGE:
+        if CATALOGUE_MARKER not in markdown:
+            raise PluginError(f"{uri}: the marker {CATALOGUE_MARKER} for the table is missing")
+        pages = {u: (info.title, info.functions) for u, info in STATE.pages.items()}
+        rows = catalogue.rows(pages, STATE.nav_order)
+        table = catalogue.table(rows, lambda target: _relative(target, page))
+        return markdown.replace(CATALOGUE_MARKER, table)
+    return markdown
+
+
+def on_post_build(config: MkDocsConfig) -> None:
+    total = sum(len(info.plots) for info in STATE.pages.values())
+    LOG.info(
+        "deep_dive: %d plots and %d notebooks for %d loss pages, made in %.1f s",
+        total,
+        len(STATE.pages),
+        len(STATE.pages),
+        STATE.seconds,
+    )

@@ -1,0 +1,169 @@
+"""Every public loss has a page, a plot and a notebook, and the catalogue lists it.
+
+Runs the site's `deep_dive` hook (docs/hooks/deep_dive.py) on the real `mkdocs.yml` and the
+real pages, without a full build: its `on_config` and `on_files` draw every plot and convert
+every page of docs/losses/ to a notebook, as `mkdocs build` does. Then:
+
+- every function of `deeplossdive.functional.__all__` has a plot spec and catalogue facts, and
+  is rendered (`:::`) on a page of docs/losses/, as is its module;
+- its plot renders (finite loss and gradient on the whole sweep, one SVG per theme);
+- its page yields a notebook that nbformat validates, installs the package from the configured
+  repository, and holds every ```python block of the page (as sybil collects them), in order;
+- the catalogue table has a row per function, linked to its page.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+import torch
+from mkdocs.config import load_config
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.structure.files import Files, get_files
+from sybil import Document
+from sybil.parsers.markdown import PythonCodeBlockParser
+
+import deeplossdive.functional
+import deeplossdive.nn
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "docs" / "hooks"))
+
+import catalogue  # noqa: E402  (docs/hooks is not a package)
+import deep_dive  # noqa: E402
+import plots  # noqa: E402
+
+FUNCTIONS = list(deeplossdive.functional.__all__)
+
+
+@pytest.fixture(scope="module")
+def config() -> MkDocsConfig:
+    return load_config(str(ROOT / "mkdocs.yml"))
+
+
+@pytest.fixture(scope="module")
+def files(config: MkDocsConfig) -> Files:
+    """The site's files after the hook made the plots and the notebooks."""
+    # What MkDocs records while it runs a plugin's event (File.generated reads it).
+    setattr(config.plugins, "_current_plugin", "deep_dive")  # noqa: B010
+    deep_dive.on_config(config)
+    return deep_dive.on_files(get_files(config), config)
+
+
+def page_of(name: str) -> str | None:
+    for uri, page in deep_dive.STATE.pages.items():
+        if name in page.functions:
+            return uri
+    return None
+
+
+def test_every_public_function_has_a_plot_spec_and_facts() -> None:
+    missing, stale = plots.missing_specs(FUNCTIONS)
+    assert not missing, f"no PlotSpec in docs/hooks/plots.py (PLOTS) for {missing}"
+    assert not stale, f"PlotSpecs for names that are not public: {stale}"
+    missing, stale = catalogue.missing_facts(FUNCTIONS)
+    assert not missing, f"no Facts in docs/hooks/catalogue.py (FACTS) for {missing}"
+    assert not stale, f"Facts for names that are not public: {stale}"
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_every_public_loss_has_a_page(name: str, files: Files) -> None:
+    uri = page_of(name)
+    assert uri is not None, (
+        f"{name} is not rendered (`::: deeplossdive.functional.{name}`) on docs/losses/"
+    )
+    module = catalogue.modules_by_function().get(name)
+    assert module is not None, f"no module of deeplossdive.nn says 'Module form of' {name}"
+    assert f"deeplossdive.nn.{module}" in deep_dive.STATE.api_pages, (
+        f"{module} is not rendered (`::: deeplossdive.nn.{module}`) on any page of docs/losses/"
+    )
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_every_public_loss_has_a_plot(name: str, files: Files) -> None:
+    spec = plots.PLOTS.get(name)
+    assert spec is not None, f"no PlotSpec for {name} in docs/hooks/plots.py"
+    sweep = plots.sweep(spec)
+    for label in sweep.losses:
+        loss, gradient = sweep.losses[label], sweep.gradients[label]
+        assert torch.isfinite(loss).all(), f"{name}, {label}: non-finite loss on the sweep"
+        assert torch.isfinite(gradient).all(), f"{name}, {label}: non-finite gradient"
+    uri = page_of(name)
+    assert uri is not None, f"{name} has no page, so no plot is shown"
+    shown = deep_dive.STATE.pages[uri].plots.get(name, {})
+    assert set(shown) == set(plots.THEMES), f"{name}: plots for {sorted(shown)} only"
+    for theme, plot_uri in shown.items():
+        file = files.get_file_from_path(plot_uri)
+        assert file is not None, f"{plot_uri} is not among the site's files"
+        svg = file.content_string
+        assert "<svg" in svg, f"{plot_uri} is not an SVG"
+        assert "#0a0b0" not in svg, f"{plot_uri}: a placeholder colour is left"
+        assert "#010203" not in svg, f"{plot_uri}: a placeholder colour is left"
+        assert theme in plot_uri
+
+
+def python_blocks(page: Path) -> list[str]:
+    """The ```python blocks of a page, as sybil collects (and runs) them."""
+    document = Document.parse(str(page), PythonCodeBlockParser())
+    return [textwrap.dedent(str(region.parsed)).strip("\n") for region in document]
+
+
+LOSS_PAGES = sorted((ROOT / "docs" / "losses").glob("*.md"))
+
+
+@pytest.mark.parametrize("page", LOSS_PAGES, ids=[page.stem for page in LOSS_PAGES])
+def test_every_loss_page_yields_its_notebook(
+    page: Path, files: Files, config: MkDocsConfig
+) -> None:
+    uri = page.relative_to(ROOT / "docs").as_posix()
+    info = deep_dive.STATE.pages.get(uri)
+    assert info is not None, f"the hook made nothing for {uri}"
+    file = files.get_file_from_path(info.notebook)
+    assert file is not None, f"{info.notebook} is not among the site's files"
+    notebook = json.loads(file.content_string)
+    nbformat.validate(notebook)
+    assert notebook["nbformat"] == 4
+    code = [cell["source"] for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    repository = config.extra["repository"]
+    assert code, f"{info.notebook} has no code cell"
+    assert f"git+https://github.com/{repository}" in code[0], code[0]
+    assert code[0].lstrip("# ").count("%pip install") == 1
+    blocks = python_blocks(page)
+    assert [source.strip("\n") for source in code[1:]] == blocks, (
+        f"{info.notebook}: its code cells are not the {len(blocks)} python blocks of {uri}"
+    )
+    assert not any(cell["outputs"] for cell in notebook["cells"] if cell["cell_type"] == "code")
+
+
+def test_loss_page_links_its_notebook_and_colab(files: Files, config: MkDocsConfig) -> None:
+    uri, info = next(iter(deep_dive.STATE.pages.items()))
+    page: Any = type("P", (), {"file": files.get_file_from_path(uri)})()
+    markdown = deep_dive.on_page_markdown(
+        Path(ROOT / "docs" / uri).read_text(encoding="utf-8"), page, config, files
+    )
+    colab = (
+        f"https://colab.research.google.com/github/{config.extra['repository']}/blob/"
+        f"{config.extra['notebooks_branch']}/{info.notebook}"
+    )
+    assert colab in markdown
+    assert "[Download notebook](" in markdown
+    assert markdown.count("## Plots") == 1
+    assert markdown.count('<figure class="dld-plot"') == len(info.plots)
+
+
+def test_the_catalogue_lists_every_loss(files: Files, config: MkDocsConfig) -> None:
+    page: Any = type("P", (), {"file": files.get_file_from_path(deep_dive.CATALOGUE_PAGE)})()
+    source = (ROOT / "docs" / deep_dive.CATALOGUE_PAGE).read_text(encoding="utf-8")
+    markdown = deep_dive.on_page_markdown(source, page, config, files)
+    assert deep_dive.CATALOGUE_MARKER not in markdown
+    for name in FUNCTIONS:
+        row = f"| [`{name}`][deeplossdive.functional.{name}] |"
+        assert row in markdown, f"the catalogue has no linked row for {name}"
+    modules = [name for name in deeplossdive.nn.__all__ if name != "Loss"]
+    assert set(catalogue.modules_by_function().values()) == set(modules)
