@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 from torch import Tensor, nn
 
 from deeplossdive._reduction import REDUCTIONS
-from deeplossdive._validation import check_choice
+from deeplossdive._validation import check_choice, check_floating
 
 R = TypeVar("R", bound=str)
 
@@ -28,6 +28,12 @@ class Loss(nn.Module, Generic[R]):
         super().__init__()
         check_choice(type(self).__name__, "reduction", reduction, self.reductions)
         self.reduction = reduction
+
+    def register_weight(self, name: str, tensor: Tensor | None) -> None:
+        """Store an optional constructor tensor (class weights, ...) as a floating-point buffer."""
+        if tensor is not None:
+            check_floating(type(self).__name__, name, tensor)
+        self.register_buffer(name, tensor)
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"

@@ -242,9 +242,7 @@ class BCELoss(Loss[Reduction]):
 
     def __init__(self, *, weight: Tensor | None = None, reduction: Reduction = "mean") -> None:
         super().__init__(reduction=reduction)
-        if weight is not None:
-            check_floating(type(self).__name__, "weight", weight)
-        self.register_buffer("weight", weight)
+        self.register_weight("weight", weight)
 
     def forward(self, probs: Tensor, target: Tensor) -> Tensor:
         return binary_cross_entropy(probs, target, weight=self.weight, reduction=self.reduction)
@@ -278,13 +276,8 @@ class BCEWithLogitsLoss(Loss[Reduction]):
         reduction: Reduction = "mean",
     ) -> None:
         super().__init__(reduction=reduction)
-        name = type(self).__name__
-        if weight is not None:
-            check_floating(name, "weight", weight)
-        if pos_weight is not None:
-            check_floating(name, "pos_weight", pos_weight)
-        self.register_buffer("weight", weight)
-        self.register_buffer("pos_weight", pos_weight)
+        self.register_weight("weight", weight)
+        self.register_weight("pos_weight", pos_weight)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         return binary_cross_entropy_with_logits(

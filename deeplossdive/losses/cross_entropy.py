@@ -286,9 +286,7 @@ class CrossEntropyLoss(Loss[Reduction]):
     ) -> None:
         super().__init__(reduction=reduction)
         name = type(self).__name__
-        if weight is not None:
-            check_floating(name, "weight", weight)
-        self.register_buffer("weight", weight)
+        self.register_weight("weight", weight)
         self.ignore_index = ignore_index
         self.label_smoothing = check_unit_interval(name, "label_smoothing", label_smoothing)
 
@@ -333,9 +331,7 @@ class NLLLoss(Loss[Reduction]):
         reduction: Reduction = "mean",
     ) -> None:
         super().__init__(reduction=reduction)
-        if weight is not None:
-            check_floating(type(self).__name__, "weight", weight)
-        self.register_buffer("weight", weight)
+        self.register_weight("weight", weight)
         self.ignore_index = ignore_index
 
     def forward(self, log_probs: Tensor, target: Tensor) -> Tensor:

@@ -426,9 +426,7 @@ class MSELoss(Loss[Reduction]):
 
     def __init__(self, *, weight: Tensor | None = None, reduction: Reduction = "mean") -> None:
         super().__init__(reduction=reduction)
-        if weight is not None:
-            check_floating(type(self).__name__, "weight", weight)
-        self.register_buffer("weight", weight)
+        self.register_weight("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return mse_loss(input, target, weight=self.weight, reduction=self.reduction)
@@ -452,9 +450,7 @@ class L1Loss(Loss[Reduction]):
 
     def __init__(self, *, weight: Tensor | None = None, reduction: Reduction = "mean") -> None:
         super().__init__(reduction=reduction)
-        if weight is not None:
-            check_floating(type(self).__name__, "weight", weight)
-        self.register_buffer("weight", weight)
+        self.register_weight("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return l1_loss(input, target, weight=self.weight, reduction=self.reduction)
@@ -483,9 +479,7 @@ class HuberLoss(Loss[Reduction]):
         super().__init__(reduction=reduction)
         name = type(self).__name__
         self.delta = check_positive_finite(name, "delta", delta)
-        if weight is not None:
-            check_floating(name, "weight", weight)
-        self.register_buffer("weight", weight)
+        self.register_weight("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return huber_loss(
@@ -519,9 +513,7 @@ class SmoothL1Loss(Loss[Reduction]):
         super().__init__(reduction=reduction)
         name = type(self).__name__
         self.beta = check_non_negative_finite(name, "beta", beta)
-        if weight is not None:
-            check_floating(name, "weight", weight)
-        self.register_buffer("weight", weight)
+        self.register_weight("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return smooth_l1_loss(
@@ -550,9 +542,7 @@ class LogCoshLoss(Loss[Reduction]):
 
     def __init__(self, *, weight: Tensor | None = None, reduction: Reduction = "mean") -> None:
         super().__init__(reduction=reduction)
-        if weight is not None:
-            check_floating(type(self).__name__, "weight", weight)
-        self.register_buffer("weight", weight)
+        self.register_weight("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return log_cosh_loss(input, target, weight=self.weight, reduction=self.reduction)
@@ -581,9 +571,7 @@ class QuantileLoss(Loss[Reduction]):
         super().__init__(reduction=reduction)
         name = type(self).__name__
         self.quantile = check_open_unit_interval(name, "quantile", quantile)
-        if weight is not None:
-            check_floating(name, "weight", weight)
-        self.register_buffer("weight", weight)
+        self.register_weight("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return quantile_loss(
