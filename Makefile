@@ -26,6 +26,8 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+export NO_MKDOCS_2_WARNING := 1
+
 # The notebook cache is keyed on the notebook, not on the package: never let it serve stale output.
 site: install
 	rm -rf .cache/mkdocs-jupyter

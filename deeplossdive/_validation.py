@@ -395,3 +395,27 @@ def check_in_interval(function: str, name: str, value: float, low: float, high: 
     if not low <= value <= high:  # also rejects NaN
         raise ValueError(f"{function}: {name} must be in [{low}, {high}], got {value}")
     return float(value)
+
+
+def check_distributed_reduction(function: str, reduction: str, distributed: bool) -> None:
+    """With `distributed=True`, only the reductions that combine every rank's entries."""
+    if distributed and reduction not in ("mean", "sum"):
+        raise ValueError(
+            f"{function}: reduction must be 'mean' or 'sum' with distributed=True, "
+            f"got {reduction!r}"
+        )
+
+
+def check_in_unit_interval_one_pass(function: str, name: str, tensor: Tensor) -> None:
+    """[`check_in_unit_interval`][deeplossdive._validation.check_in_unit_interval] in one read pass.
+
+    `torch.aminmax` reads the tensor once and allocates nothing of its size (NaN propagates to
+    both bounds and fails the test); only a tensor that fails takes the slow path, which finds
+    the first offending value for the same message.
+    """
+    if not value_checks_active() or tensor.numel() == 0:
+        return
+    low, high = torch.aminmax(tensor.detach())
+    if bool((low >= 0) & (high <= 1)):
+        return
+    check_in_unit_interval(function, name, tensor)

@@ -14,9 +14,11 @@ the statistics over the ranks between the second and the third:
    [`sigmoid_statistics`][deeplossdive.losses._overlap.sigmoid_statistics]: validate the inputs
    and return the per-(image, class) counts, shape $(N, C')$;
 2. [`aggregate`][deeplossdive.losses._overlap.aggregate]: sum them over the batch for
-   `aggregation="batch"` (shape $(C')$), the identity for `"per_image"`;
+   `aggregation="batch"` (shape $(C')$), and with `distributed=True` over the ranks too; the
+   identity for `"per_image"`;
 3. [`overlap_loss`][deeplossdive.losses._overlap.overlap_loss]: given each loss's numerator and
-   denominator of those counts, apply the empty policy, the focal exponent and the reduction.
+   denominator of those counts, apply the empty policy, the focal exponent and the reduction
+   (for `"per_image"` with `distributed=True`, a reduction over the entries of every rank).
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from typing import Final, Literal, NamedTuple
 import torch
 from torch import Tensor
 
+from deeplossdive._distributed import all_reduce_sum, reduce_over_ranks, world_size
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
     check_choice,
     check_class_indices,
     check_class_target,
+    check_distributed_reduction,
     check_floating,
     check_in_unit_interval,
     check_integer,
@@ -65,13 +69,19 @@ class OverlapStatistics(NamedTuple):
 
 
 def check_overlap_options(
-    function: str, *, smooth: float, aggregation: object, empty: object, reduction: object = "mean"
+    function: str,
+    *,
+    smooth: float,
+    aggregation: object,
+    empty: object,
+    reduction: object = "mean",
+    distributed: bool = False,
 ) -> float:
     """Validate the options common to the six overlap losses; return `smooth` as a float."""
     smooth = check_non_negative_finite(function, "smooth", smooth)
     check_choice(function, "aggregation", aggregation, AGGREGATIONS)
     check_choice(function, "empty", empty, EMPTY_POLICIES)
-    check_reduction(function, reduction)
+    check_distributed_reduction(function, check_reduction(function, reduction), distributed)
     return smooth
 
 
@@ -142,14 +152,20 @@ def sigmoid_statistics(function: str, logits: Tensor, target: Tensor) -> Overlap
     )
 
 
-def aggregate(stats: OverlapStatistics, aggregation: Aggregation) -> OverlapStatistics:
+def aggregate(
+    stats: OverlapStatistics, aggregation: Aggregation, *, distributed: bool = False
+) -> OverlapStatistics:
     """`"batch"`: sum the counts over the images (dimension 0); `"per_image"`: unchanged.
 
-    A distributed batch aggregation sums these four tensors over the ranks after this step.
+    With `distributed=True` in a process group, the batch counts are then summed over the ranks
+    (one differentiable all-reduce of the four tensors): the counts of the global batch.
     """
     if aggregation == "per_image":
         return stats
-    return OverlapStatistics(*(statistic.sum(dim=0) for statistic in stats))
+    summed = OverlapStatistics(*(statistic.sum(dim=0) for statistic in stats))
+    if world_size(distributed) == 1:
+        return summed
+    return OverlapStatistics(*all_reduce_sum(torch.stack(summed)).unbind(0))
 
 
 def overlap_loss(
@@ -160,6 +176,7 @@ def overlap_loss(
     empty: EmptyPolicy,
     reduction: Reduction,
     gamma: float = 1.0,
+    over_ranks: bool = False,
 ) -> Tensor:
     r"""The loss $(1 - \text{numerator} / \text{denominator})^\gamma$, empty policy, reduction.
 
@@ -167,6 +184,10 @@ def overlap_loss(
     and without smoothing its ratio is $0/0$. Its score is then 1 (`"one"`), 0 (`"zero"`), or it
     gets weight 0 (`"ignore"`), as does every entry without a valid pixel. The ratio is taken with
     a denominator of 1 at zero denominators, so neither the value nor the gradient is ever NaN.
+
+    `over_ranks=True` (per-image aggregation with `distributed=True`): the entries are this
+    rank's share of the global batch, and the reduction sums $\sum w \ell$ and $\sum w$ over
+    the ranks, so that `"mean"` is the mean over every image of the global batch.
     """
     is_empty = (stats.tp + stats.fp + stats.fn) == 0
     excluded = stats.support == 0
@@ -186,4 +207,6 @@ def overlap_loss(
         base = torch.where(positive, loss, torch.ones_like(loss))
         loss = torch.where(positive, base**gamma, torch.zeros_like(loss))
     weight = (~excluded).to(loss.dtype)
+    if over_ranks and world_size(True) > 1:
+        return reduce_over_ranks(loss, reduction, weight=weight)
     return reduce_loss(loss, reduction, weight=weight)

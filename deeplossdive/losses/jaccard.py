@@ -35,6 +35,7 @@ def jaccard_loss(
     ignore_index: int = -100,
     empty: EmptyPolicy = "one",
     reduction: Reduction = "mean",
+    distributed: bool = False,
 ) -> Tensor:
     r"""Soft Jaccard (IoU) loss of the softmax of `logits` against class indices.
 
@@ -79,6 +80,12 @@ def jaccard_loss(
         empty: Score of an entry with empty target and empty prediction: `"one"`, `"zero"` or
             `"ignore"`.
         reduction: `"none"`, `"mean"` or `"sum"`.
+        distributed: Compute the loss of the global batch of a `torch.distributed` process
+            group, on every rank: `"batch"` sums the counts over the ranks before the ratio,
+            `"per_image"` averages over the images of every rank. The value is that of one
+            process given the concatenated batch, and DDP's averaging of the gradients makes
+            them that process's too (the "Losses under DDP" guide). Only `"mean"` and `"sum"`;
+            outside a process group (or with one process) the ordinary loss.
 
     Returns:
         The loss: shape $(N, C')$ for `"none"` with `"per_image"`, $(C')$ for `"none"` with
@@ -87,8 +94,8 @@ def jaccard_loss(
     Raises:
         TypeError: `logits` is not floating point, or `target` is not integer.
         ValueError: Shapes disagree, $C < 2$, `smooth` negative or infinite, an unknown
-            `aggregation`, `empty` or `reduction`, or (with value checks on) a label outside
-            $[0, C)$ that is not `ignore_index`.
+            `aggregation`, `empty` or `reduction`, `reduction="none"` with `distributed=True`, or
+            (with value checks on) a label outside $[0, C)$ that is not `ignore_index`.
 
     Examples:
         One image of four pixels, two classes; the softmax of $\log 3$ and $\log 1$ is
@@ -106,13 +113,24 @@ def jaccard_loss(
     """
     fn = "jaccard_loss"
     smooth = check_overlap_options(
-        fn, smooth=smooth, aggregation=aggregation, empty=empty, reduction=reduction
+        fn,
+        smooth=smooth,
+        aggregation=aggregation,
+        empty=empty,
+        reduction=reduction,
+        distributed=distributed,
     )
     stats = softmax_statistics(
         fn, logits, target, include_background=include_background, ignore_index=ignore_index
     )
-    stats = aggregate(stats, aggregation)
-    loss = overlap_loss(*_jaccard_ratio(stats, smooth), stats, empty=empty, reduction=reduction)
+    stats = aggregate(stats, aggregation, distributed=distributed)
+    loss = overlap_loss(
+        *_jaccard_ratio(stats, smooth),
+        stats,
+        empty=empty,
+        reduction=reduction,
+        over_ranks=distributed and aggregation == "per_image",
+    )
     return loss.to(logits.dtype)
 
 
@@ -125,6 +143,7 @@ def sigmoid_jaccard_loss(
     aggregation: Aggregation = "per_image",
     empty: EmptyPolicy = "one",
     reduction: Reduction = "mean",
+    distributed: bool = False,
 ) -> Tensor:
     r"""Soft Jaccard (IoU) loss of the sigmoid of `logits`, per (image, channel).
 
@@ -153,6 +172,12 @@ def sigmoid_jaccard_loss(
         empty: Score of an entry with empty target and empty prediction: `"one"`, `"zero"` or
             `"ignore"`.
         reduction: `"none"`, `"mean"` or `"sum"`.
+        distributed: Compute the loss of the global batch of a `torch.distributed` process
+            group, on every rank: `"batch"` sums the counts over the ranks before the ratio,
+            `"per_image"` averages over the images of every rank. The value is that of one
+            process given the concatenated batch, and DDP's averaging of the gradients makes
+            them that process's too (the "Losses under DDP" guide). Only `"mean"` and `"sum"`;
+            outside a process group (or with one process) the ordinary loss.
 
     Returns:
         The loss: shape $(N, C)$ for `"none"` with `"per_image"`, $(C)$ for `"none"` with
@@ -161,8 +186,8 @@ def sigmoid_jaccard_loss(
     Raises:
         TypeError: `logits` or `target` is not floating point.
         ValueError: Shapes differ, `logits` has fewer than 2 dimensions, `smooth` negative or
-            infinite, an unknown `aggregation`, `empty` or `reduction`, or (with value checks
-            on) a target outside $[0, 1]$.
+            infinite, an unknown `aggregation`, `empty` or `reduction`, `reduction="none"` with
+            `distributed=True`, or (with value checks on) a target outside $[0, 1]$.
 
     Examples:
         One binary mask of four pixels with $p = (0.75, 0.5, 0.5, 0.25)$:
@@ -179,10 +204,21 @@ def sigmoid_jaccard_loss(
     """
     fn = "sigmoid_jaccard_loss"
     smooth = check_overlap_options(
-        fn, smooth=smooth, aggregation=aggregation, empty=empty, reduction=reduction
+        fn,
+        smooth=smooth,
+        aggregation=aggregation,
+        empty=empty,
+        reduction=reduction,
+        distributed=distributed,
     )
-    stats = aggregate(sigmoid_statistics(fn, logits, target), aggregation)
-    loss = overlap_loss(*_jaccard_ratio(stats, smooth), stats, empty=empty, reduction=reduction)
+    stats = aggregate(sigmoid_statistics(fn, logits, target), aggregation, distributed=distributed)
+    loss = overlap_loss(
+        *_jaccard_ratio(stats, smooth),
+        stats,
+        empty=empty,
+        reduction=reduction,
+        over_ranks=distributed and aggregation == "per_image",
+    )
     return loss.to(logits.dtype)
 
 
@@ -196,6 +232,7 @@ class JaccardLoss(Loss[Reduction]):
         ignore_index: Target value to ignore.
         empty: `"one"`, `"zero"` or `"ignore"`.
         reduction: `"none"`, `"mean"` or `"sum"`.
+        distributed: The loss of the global batch of the process group (`"mean"`, `"sum"`).
 
     Shape:
         - logits: $(N, C, d_1, \\dots)$ or $(N, C)$.
@@ -212,15 +249,22 @@ class JaccardLoss(Loss[Reduction]):
         ignore_index: int = -100,
         empty: EmptyPolicy = "one",
         reduction: Reduction = "mean",
+        distributed: bool = False,
     ) -> None:
         super().__init__(reduction=reduction)
         self.smooth = check_overlap_options(
-            type(self).__name__, smooth=smooth, aggregation=aggregation, empty=empty
+            type(self).__name__,
+            smooth=smooth,
+            aggregation=aggregation,
+            empty=empty,
+            reduction=reduction,
+            distributed=distributed,
         )
         self.include_background = include_background
         self.aggregation: Aggregation = aggregation
         self.ignore_index = ignore_index
         self.empty: EmptyPolicy = empty
+        self.distributed = distributed
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         return jaccard_loss(
@@ -232,13 +276,15 @@ class JaccardLoss(Loss[Reduction]):
             ignore_index=self.ignore_index,
             empty=self.empty,
             reduction=self.reduction,
+            distributed=self.distributed,
         )
 
     def extra_repr(self) -> str:
+        distributed = ", distributed=True" if self.distributed else ""
         return (
             f"smooth={self.smooth}, include_background={self.include_background}, "
             f"aggregation={self.aggregation!r}, ignore_index={self.ignore_index}, "
-            f"empty={self.empty!r}, {super().extra_repr()}"
+            f"empty={self.empty!r}, {super().extra_repr()}{distributed}"
         )
 
 
@@ -250,6 +296,7 @@ class SigmoidJaccardLoss(Loss[Reduction]):
         aggregation: `"per_image"` or `"batch"`.
         empty: `"one"`, `"zero"` or `"ignore"`.
         reduction: `"none"`, `"mean"` or `"sum"`.
+        distributed: The loss of the global batch of the process group (`"mean"`, `"sum"`).
 
     Shape:
         - logits: $(N, C, d_1, \\dots)$ or $(N, C)$.
@@ -264,13 +311,20 @@ class SigmoidJaccardLoss(Loss[Reduction]):
         aggregation: Aggregation = "per_image",
         empty: EmptyPolicy = "one",
         reduction: Reduction = "mean",
+        distributed: bool = False,
     ) -> None:
         super().__init__(reduction=reduction)
         self.smooth = check_overlap_options(
-            type(self).__name__, smooth=smooth, aggregation=aggregation, empty=empty
+            type(self).__name__,
+            smooth=smooth,
+            aggregation=aggregation,
+            empty=empty,
+            reduction=reduction,
+            distributed=distributed,
         )
         self.aggregation: Aggregation = aggregation
         self.empty: EmptyPolicy = empty
+        self.distributed = distributed
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         return sigmoid_jaccard_loss(
@@ -280,10 +334,12 @@ class SigmoidJaccardLoss(Loss[Reduction]):
             aggregation=self.aggregation,
             empty=self.empty,
             reduction=self.reduction,
+            distributed=self.distributed,
         )
 
     def extra_repr(self) -> str:
+        distributed = ", distributed=True" if self.distributed else ""
         return (
             f"smooth={self.smooth}, aggregation={self.aggregation!r}, empty={self.empty!r}, "
-            f"{super().extra_repr()}"
+            f"{super().extra_repr()}{distributed}"
         )

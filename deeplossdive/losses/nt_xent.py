@@ -7,9 +7,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from deeplossdive._base import Loss
+from deeplossdive._distributed import (
+    all_gather_rows,
+    reduce_over_ranks,
+    row_counts,
+    world_size,
+)
 from deeplossdive._numerics import compute_dtype
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
+    check_distributed_reduction,
     check_floating,
     check_ndim,
     check_positive_finite,
@@ -62,6 +69,7 @@ def nt_xent_loss(
     *,
     temperature: float = 0.5,
     reduction: Reduction = "mean",
+    distributed: bool = False,
 ) -> Tensor:
     r"""NT-Xent, the contrastive loss of SimCLR ([Chen et al., 2020](https://arxiv.org/abs/2002.05709)).
 
@@ -94,6 +102,13 @@ def nt_xent_loss(
         temperature: $\tau > 0$. Small values weigh the hardest negatives most; the paper
             compares 0.05 to 1 and gets its best linear evaluation at 0.1.
         reduction: `"none"`, `"mean"` or `"sum"`.
+        distributed: Take the negatives from the global batch of a `torch.distributed` process
+            group: every rank's embeddings are gathered (the gradient flows back to the rank
+            that owns them), this rank's rows are the anchors, and the loss is reduced over the
+            anchors of every rank. Each rank returns the loss of the concatenated batch, and
+            DDP's averaging of the gradients makes them that of one process given it (the
+            "Losses under DDP" guide). Only `"mean"` and `"sum"`; outside a process group (or
+            with one process) the ordinary loss.
 
     Returns:
         The loss: shape $(2N)$ for `"none"` (the anchors of `z1`, then those of `z2`), a scalar
@@ -102,7 +117,7 @@ def nt_xent_loss(
     Raises:
         TypeError: `z1` or `z2` is not floating point.
         ValueError: `z1` is not 2-D, `z2` has another shape, `temperature` is not a finite
-            number > 0, or `reduction` is unknown.
+            number > 0, `reduction` is unknown, or `"none"` with `distributed=True`.
 
     Examples:
         Two samples whose two views agree exactly, at right angles to each other. Each anchor's
@@ -127,12 +142,27 @@ def nt_xent_loss(
     check_ndim(fn, "z1", z1, 2, "(N, D)")
     check_same_shape(fn, "z2", z2, "z1", z1)
     check_positive_finite(fn, "temperature", temperature)
-    check_reduction(fn, reduction)
+    check_distributed_reduction(fn, check_reduction(fn, reduction), distributed)
 
     out_dtype = torch.promote_types(z1.dtype, z2.dtype)
     work_dtype = torch.promote_types(compute_dtype(z1), compute_dtype(z2))
     embeddings = _unit_rows(torch.cat([z1.to(work_dtype), z2.to(work_dtype)]), work_dtype)
     num_samples = z1.shape[0]
+    if world_size(distributed) > 1:
+        # Candidates: the (sample, view) pairs of every rank, interleaved, so that view v of
+        # global sample g is row 2g + v; the anchors are this rank's rows.
+        pairs = torch.stack([embeddings[:num_samples], embeddings[num_samples:]], dim=1)
+        counts, offset = row_counts(pairs)
+        gathered = all_gather_rows(pairs, counts)
+        sample = 2 * (torch.arange(num_samples, device=embeddings.device) + offset)
+        loss = _nt_xent_terms(
+            embeddings,
+            gathered.flatten(0, 1),
+            torch.cat([sample, sample + 1]),
+            torch.cat([sample + 1, sample]),
+            temperature,
+        )
+        return reduce_over_ranks(loss, reduction, weight=torch.ones_like(loss)).to(out_dtype)
     index = torch.arange(2 * num_samples, device=embeddings.device)
     positive = (index + num_samples) % max(2 * num_samples, 1)
     loss = _nt_xent_terms(embeddings, embeddings, index, positive, temperature)
@@ -146,6 +176,7 @@ class NTXentLoss(Loss[Reduction]):
     Args:
         temperature: $\\tau > 0$.
         reduction: `"none"`, `"mean"` or `"sum"`.
+        distributed: Negatives from the global batch of the process group (`"mean"`, `"sum"`).
 
     Shape:
         - z1: $(N, D)$, embeddings of the first view.
@@ -153,12 +184,28 @@ class NTXentLoss(Loss[Reduction]):
         - output: scalar, or $(2N)$ for `"none"`.
     """
 
-    def __init__(self, *, temperature: float = 0.5, reduction: Reduction = "mean") -> None:
+    def __init__(
+        self,
+        *,
+        temperature: float = 0.5,
+        reduction: Reduction = "mean",
+        distributed: bool = False,
+    ) -> None:
         super().__init__(reduction=reduction)
-        self.temperature = check_positive_finite(type(self).__name__, "temperature", temperature)
+        name = type(self).__name__
+        self.temperature = check_positive_finite(name, "temperature", temperature)
+        check_distributed_reduction(name, reduction, distributed)
+        self.distributed = distributed
 
     def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
-        return nt_xent_loss(z1, z2, temperature=self.temperature, reduction=self.reduction)
+        return nt_xent_loss(
+            z1,
+            z2,
+            temperature=self.temperature,
+            reduction=self.reduction,
+            distributed=self.distributed,
+        )
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, {super().extra_repr()}"
+        distributed = ", distributed=True" if self.distributed else ""
+        return f"temperature={self.temperature}, {super().extra_repr()}{distributed}"

@@ -6,9 +6,16 @@ import torch
 from torch import Tensor
 
 from deeplossdive._base import Loss
+from deeplossdive._distributed import (
+    all_gather_rows,
+    reduce_over_ranks,
+    row_counts,
+    world_size,
+)
 from deeplossdive._numerics import compute_dtype
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
+    check_distributed_reduction,
     check_floating,
     check_integer,
     check_ndim,
@@ -50,6 +57,7 @@ def supervised_contrastive_loss(
     *,
     temperature: float = 0.1,
     reduction: Reduction = "mean",
+    distributed: bool = False,
 ) -> Tensor:
     r"""Supervised contrastive loss (SupCon), the $\mathcal{L}^{sup}_{out}$ form.
 
@@ -87,6 +95,14 @@ def supervised_contrastive_loss(
         labels: Integer class labels, shape $(N)$; any integer values (not a range).
         temperature: $\tau > 0$; the paper's default is 0.1.
         reduction: `"none"`, `"mean"` or `"sum"`.
+        distributed: Take the positives and negatives from the global batch of a
+            `torch.distributed` process group: every rank's embeddings and labels are gathered
+            (the gradient flows back to the rank that owns them), this rank's rows are the
+            anchors, and `"mean"` divides by the number of anchors with a positive on every
+            rank. Each rank returns the loss of the concatenated batch, and DDP's averaging of
+            the gradients makes them that of one process given it (the "Losses under DDP"
+            guide). Only `"mean"` and `"sum"`; outside a process group (or with one process)
+            the ordinary loss.
 
     Returns:
         The loss: shape $(N)$ for `"none"` (0 for anchors without positives), a scalar
@@ -95,7 +111,7 @@ def supervised_contrastive_loss(
     Raises:
         TypeError: `embeddings` is not floating point, or `labels` is not integer.
         ValueError: `embeddings` is not 2-D, `labels` is not of shape $(N)$, `temperature` is not
-            a finite number > 0, or `reduction` is unknown.
+            a finite number > 0, `reduction` is unknown, or `"none"` with `distributed=True`.
 
     Examples:
         Two embeddings of class 0 pointing the same way, one of class 1 at right angles:
@@ -119,10 +135,19 @@ def supervised_contrastive_loss(
     check_ndim(fn, "embeddings", embeddings, 2, "(N, D)")
     check_shape(fn, "labels", labels, (embeddings.shape[0],), "one label per row of embeddings")
     check_positive_finite(fn, "temperature", temperature)
-    check_reduction(fn, reduction)
+    check_distributed_reduction(fn, check_reduction(fn, reduction), distributed)
 
     units = _unit_rows(embeddings, compute_dtype(embeddings))
     index = torch.arange(units.shape[0], device=units.device)
+    if world_size(distributed) > 1:
+        counts, offset = row_counts(units)
+        candidates = all_gather_rows(units, counts)
+        candidate_labels = all_gather_rows(labels, counts, differentiable=False)
+        loss, has_positive = _supcon_terms(
+            units, labels, candidates, candidate_labels, index + offset, temperature
+        )
+        weight = has_positive.to(loss.dtype)
+        return reduce_over_ranks(loss, reduction, weight=weight).to(embeddings.dtype)
     loss, has_positive = _supcon_terms(units, labels, units, labels, index, temperature)
     return reduce_loss(loss, reduction, weight=has_positive.to(loss.dtype)).to(embeddings.dtype)
 
@@ -134,6 +159,8 @@ class SupervisedContrastiveLoss(Loss[Reduction]):
     Args:
         temperature: $\\tau > 0$.
         reduction: `"none"`, `"mean"` or `"sum"`.
+        distributed: Positives and negatives from the global batch of the process group
+            (`"mean"`, `"sum"`).
 
     Shape:
         - embeddings: $(N, D)$, every view of every sample.
@@ -141,14 +168,28 @@ class SupervisedContrastiveLoss(Loss[Reduction]):
         - output: scalar, or $(N)$ for `"none"`.
     """
 
-    def __init__(self, *, temperature: float = 0.1, reduction: Reduction = "mean") -> None:
+    def __init__(
+        self,
+        *,
+        temperature: float = 0.1,
+        reduction: Reduction = "mean",
+        distributed: bool = False,
+    ) -> None:
         super().__init__(reduction=reduction)
-        self.temperature = check_positive_finite(type(self).__name__, "temperature", temperature)
+        name = type(self).__name__
+        self.temperature = check_positive_finite(name, "temperature", temperature)
+        check_distributed_reduction(name, reduction, distributed)
+        self.distributed = distributed
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         return supervised_contrastive_loss(
-            embeddings, labels, temperature=self.temperature, reduction=self.reduction
+            embeddings,
+            labels,
+            temperature=self.temperature,
+            reduction=self.reduction,
+            distributed=self.distributed,
         )
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, {super().extra_repr()}"
+        distributed = ", distributed=True" if self.distributed else ""
+        return f"temperature={self.temperature}, {super().extra_repr()}{distributed}"

@@ -51,6 +51,7 @@ def tversky_loss(
     ignore_index: int = -100,
     empty: EmptyPolicy = "one",
     reduction: Reduction = "mean",
+    distributed: bool = False,
 ) -> Tensor:
     r"""(Focal) Tversky loss of the softmax of `logits` against class indices, per (image, class).
 
@@ -98,6 +99,12 @@ def tversky_loss(
         empty: Score of an entry with empty target and empty prediction: `"one"`, `"zero"` or
             `"ignore"`.
         reduction: `"none"`, `"mean"` or `"sum"`.
+        distributed: Compute the loss of the global batch of a `torch.distributed` process
+            group, on every rank: `"batch"` sums the counts over the ranks before the ratio,
+            `"per_image"` averages over the images of every rank. The value is that of one
+            process given the concatenated batch, and DDP's averaging of the gradients makes
+            them that process's too (the "Losses under DDP" guide). Only `"mean"` and `"sum"`;
+            outside a process group (or with one process) the ordinary loss.
 
     Returns:
         The loss: shape $(N, C')$ for `"none"` with `"per_image"`, $(C')$ for `"none"` with
@@ -105,10 +112,10 @@ def tversky_loss(
 
     Raises:
         TypeError: `logits` is not floating point, or `target` is not integer.
-        ValueError: Shapes disagree, $C < 2$, `alpha`, `beta` or `gamma` not a finite number
-            $> 0$, `smooth` negative or infinite, an unknown `aggregation`, `empty` or
-            `reduction`, or (with value checks on) a label outside $[0, C)$ that is not
-            `ignore_index`.
+        ValueError: Shapes disagree, $C < 2$, `alpha`, `beta` or `gamma` not a finite number $> 0$,
+            `smooth` negative or infinite, an unknown `aggregation`, `empty` or `reduction`,
+            `reduction="none"` with `distributed=True`, or (with value checks on) a label outside
+            $[0, C)$ that is not `ignore_index`.
 
     Examples:
         One image of four pixels, two classes; the softmax of $\log 3$ and $\log 1$ is
@@ -127,15 +134,26 @@ def tversky_loss(
     fn = "tversky_loss"
     alpha, beta, gamma = _check_tversky_options(fn, alpha, beta, gamma)
     smooth = check_overlap_options(
-        fn, smooth=smooth, aggregation=aggregation, empty=empty, reduction=reduction
+        fn,
+        smooth=smooth,
+        aggregation=aggregation,
+        empty=empty,
+        reduction=reduction,
+        distributed=distributed,
     )
     stats = softmax_statistics(
         fn, logits, target, include_background=include_background, ignore_index=ignore_index
     )
-    stats = aggregate(stats, aggregation)
+    stats = aggregate(stats, aggregation, distributed=distributed)
     numerator, denominator = _tversky_ratio(stats, smooth, alpha, beta)
     loss = overlap_loss(
-        numerator, denominator, stats, empty=empty, reduction=reduction, gamma=gamma
+        numerator,
+        denominator,
+        stats,
+        empty=empty,
+        reduction=reduction,
+        gamma=gamma,
+        over_ranks=distributed and aggregation == "per_image",
     )
     return loss.to(logits.dtype)
 
@@ -152,6 +170,7 @@ def sigmoid_tversky_loss(
     aggregation: Aggregation = "per_image",
     empty: EmptyPolicy = "one",
     reduction: Reduction = "mean",
+    distributed: bool = False,
 ) -> Tensor:
     r"""(Focal) Tversky loss of the sigmoid of `logits`, per (image, channel).
 
@@ -184,6 +203,12 @@ def sigmoid_tversky_loss(
         empty: Score of an entry with empty target and empty prediction: `"one"`, `"zero"` or
             `"ignore"`.
         reduction: `"none"`, `"mean"` or `"sum"`.
+        distributed: Compute the loss of the global batch of a `torch.distributed` process
+            group, on every rank: `"batch"` sums the counts over the ranks before the ratio,
+            `"per_image"` averages over the images of every rank. The value is that of one
+            process given the concatenated batch, and DDP's averaging of the gradients makes
+            them that process's too (the "Losses under DDP" guide). Only `"mean"` and `"sum"`;
+            outside a process group (or with one process) the ordinary loss.
 
     Returns:
         The loss: shape $(N, C)$ for `"none"` with `"per_image"`, $(C)$ for `"none"` with
@@ -191,10 +216,10 @@ def sigmoid_tversky_loss(
 
     Raises:
         TypeError: `logits` or `target` is not floating point.
-        ValueError: Shapes differ, `logits` has fewer than 2 dimensions, `alpha`, `beta` or
-            `gamma` not a finite number $> 0$, `smooth` negative or infinite, an unknown
-            `aggregation`, `empty` or `reduction`, or (with value checks on) a target outside
-            $[0, 1]$.
+        ValueError: Shapes differ, `logits` has fewer than 2 dimensions, `alpha`, `beta` or `gamma`
+            not a finite number $> 0$, `smooth` negative or infinite, an unknown `aggregation`,
+            `empty` or `reduction`, `reduction="none"` with `distributed=True`, or (with value
+            checks on) a target outside $[0, 1]$.
 
     Examples:
         One binary mask of four pixels with $p = (0.75, 0.5, 0.5, 0.25)$, the focal Tversky
@@ -216,12 +241,23 @@ def sigmoid_tversky_loss(
     fn = "sigmoid_tversky_loss"
     alpha, beta, gamma = _check_tversky_options(fn, alpha, beta, gamma)
     smooth = check_overlap_options(
-        fn, smooth=smooth, aggregation=aggregation, empty=empty, reduction=reduction
+        fn,
+        smooth=smooth,
+        aggregation=aggregation,
+        empty=empty,
+        reduction=reduction,
+        distributed=distributed,
     )
-    stats = aggregate(sigmoid_statistics(fn, logits, target), aggregation)
+    stats = aggregate(sigmoid_statistics(fn, logits, target), aggregation, distributed=distributed)
     numerator, denominator = _tversky_ratio(stats, smooth, alpha, beta)
     loss = overlap_loss(
-        numerator, denominator, stats, empty=empty, reduction=reduction, gamma=gamma
+        numerator,
+        denominator,
+        stats,
+        empty=empty,
+        reduction=reduction,
+        gamma=gamma,
+        over_ranks=distributed and aggregation == "per_image",
     )
     return loss.to(logits.dtype)
 
@@ -239,6 +275,7 @@ class TverskyLoss(Loss[Reduction]):
         ignore_index: Target value to ignore.
         empty: `"one"`, `"zero"` or `"ignore"`.
         reduction: `"none"`, `"mean"` or `"sum"`.
+        distributed: The loss of the global batch of the process group (`"mean"`, `"sum"`).
 
     Shape:
         - logits: $(N, C, d_1, \\dots)$ or $(N, C)$.
@@ -258,17 +295,24 @@ class TverskyLoss(Loss[Reduction]):
         ignore_index: int = -100,
         empty: EmptyPolicy = "one",
         reduction: Reduction = "mean",
+        distributed: bool = False,
     ) -> None:
         super().__init__(reduction=reduction)
         name = type(self).__name__
         self.alpha, self.beta, self.gamma = _check_tversky_options(name, alpha, beta, gamma)
         self.smooth = check_overlap_options(
-            name, smooth=smooth, aggregation=aggregation, empty=empty
+            name,
+            smooth=smooth,
+            aggregation=aggregation,
+            empty=empty,
+            reduction=reduction,
+            distributed=distributed,
         )
         self.include_background = include_background
         self.aggregation: Aggregation = aggregation
         self.ignore_index = ignore_index
         self.empty: EmptyPolicy = empty
+        self.distributed = distributed
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         return tversky_loss(
@@ -283,13 +327,16 @@ class TverskyLoss(Loss[Reduction]):
             ignore_index=self.ignore_index,
             empty=self.empty,
             reduction=self.reduction,
+            distributed=self.distributed,
         )
 
     def extra_repr(self) -> str:
+        distributed = ", distributed=True" if self.distributed else ""
         return (
             f"alpha={self.alpha}, beta={self.beta}, gamma={self.gamma}, smooth={self.smooth}, "
             f"include_background={self.include_background}, aggregation={self.aggregation!r}, "
-            f"ignore_index={self.ignore_index}, empty={self.empty!r}, {super().extra_repr()}"
+            f"ignore_index={self.ignore_index}, empty={self.empty!r}, "
+            f"{super().extra_repr()}{distributed}"
         )
 
 
@@ -304,6 +351,7 @@ class SigmoidTverskyLoss(Loss[Reduction]):
         aggregation: `"per_image"` or `"batch"`.
         empty: `"one"`, `"zero"` or `"ignore"`.
         reduction: `"none"`, `"mean"` or `"sum"`.
+        distributed: The loss of the global batch of the process group (`"mean"`, `"sum"`).
 
     Shape:
         - logits: $(N, C, d_1, \\dots)$ or $(N, C)$.
@@ -321,15 +369,22 @@ class SigmoidTverskyLoss(Loss[Reduction]):
         aggregation: Aggregation = "per_image",
         empty: EmptyPolicy = "one",
         reduction: Reduction = "mean",
+        distributed: bool = False,
     ) -> None:
         super().__init__(reduction=reduction)
         name = type(self).__name__
         self.alpha, self.beta, self.gamma = _check_tversky_options(name, alpha, beta, gamma)
         self.smooth = check_overlap_options(
-            name, smooth=smooth, aggregation=aggregation, empty=empty
+            name,
+            smooth=smooth,
+            aggregation=aggregation,
+            empty=empty,
+            reduction=reduction,
+            distributed=distributed,
         )
         self.aggregation: Aggregation = aggregation
         self.empty: EmptyPolicy = empty
+        self.distributed = distributed
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         return sigmoid_tversky_loss(
@@ -342,10 +397,13 @@ class SigmoidTverskyLoss(Loss[Reduction]):
             aggregation=self.aggregation,
             empty=self.empty,
             reduction=self.reduction,
+            distributed=self.distributed,
         )
 
     def extra_repr(self) -> str:
+        distributed = ", distributed=True" if self.distributed else ""
         return (
             f"alpha={self.alpha}, beta={self.beta}, gamma={self.gamma}, smooth={self.smooth}, "
-            f"aggregation={self.aggregation!r}, empty={self.empty!r}, {super().extra_repr()}"
+            f"aggregation={self.aggregation!r}, empty={self.empty!r}, "
+            f"{super().extra_repr()}{distributed}"
         )
