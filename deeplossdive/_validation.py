@@ -154,10 +154,18 @@ def check_class_indices(
 
 
 def check_in_unit_interval(function: str, name: str, tensor: Tensor) -> None:
-    """Value check: every element is in [0, 1]."""
+    """Value check: every element is in [0, 1].
+
+    `torch.aminmax` reads the tensor once and allocates nothing of its size (NaN propagates to
+    both bounds and fails); only a failing tensor takes the slow path that finds the first
+    offending value for the message.
+    """
     if not value_checks_active() or tensor.numel() == 0:
         return
     tensor = tensor.detach()
+    low, high = torch.aminmax(tensor)
+    if bool((low >= 0) & (high <= 1)):
+        return
     bad = ~((tensor >= 0) & (tensor <= 1))
     if bool(bad.any()):
         value = float(tensor[bad][0])
@@ -404,18 +412,3 @@ def check_distributed_reduction(function: str, reduction: str, distributed: bool
             f"{function}: reduction must be 'mean' or 'sum' with distributed=True, "
             f"got {reduction!r}"
         )
-
-
-def check_in_unit_interval_one_pass(function: str, name: str, tensor: Tensor) -> None:
-    """[`check_in_unit_interval`][deeplossdive._validation.check_in_unit_interval] in one read pass.
-
-    `torch.aminmax` reads the tensor once and allocates nothing of its size (NaN propagates to
-    both bounds and fails the test); only a tensor that fails takes the slow path, which finds
-    the first offending value for the same message.
-    """
-    if not value_checks_active() or tensor.numel() == 0:
-        return
-    low, high = torch.aminmax(tensor.detach())
-    if bool((low >= 0) & (high <= 1)):
-        return
-    check_in_unit_interval(function, name, tensor)

@@ -274,3 +274,37 @@ def test_module_repr_and_defaults() -> None:
         rtol=0,
         atol=0,
     )
+
+
+def test_hand_written_gradient_passes_gradcheck_with_masked_classes() -> None:
+    """The custom backward, `T (q_s - q_t)`, against finite differences, -inf classes included."""
+    gen = torch.Generator().manual_seed(11)
+    student = torch.randn(4, 6, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    teacher = 3 * torch.randn(4, 6, 3, generator=gen, dtype=torch.float64)
+    teacher[:, 0] = -math.inf  # a class the teacher rules out: its terms are 0, not NaN
+    for temperature in (1.0, 3.0):
+        assert torch.autograd.gradcheck(
+            lambda s, t=temperature: distillation_loss(s, teacher, temperature=t, reduction="none"),
+            (student,),
+        )
+
+
+def test_masked_classes_follow_kl_div_conventions() -> None:
+    student = torch.tensor([[0.0, 1.0, -math.inf], [0.0, -math.inf, 2.0]], requires_grad=True)
+    teacher = torch.tensor([[1.0, 0.0, -math.inf], [0.0, 1.0, -math.inf]])
+    loss = distillation_loss(student, teacher, reduction="none")
+    # Row 0: both rule out class 2, a finite KL; row 1: the student rules out a teacher class.
+    assert torch.isfinite(loss[0])
+    assert loss[1] == math.inf
+    (grad,) = torch.autograd.grad(loss[0], student)
+    assert torch.isfinite(grad).all()
+    assert grad[0, 2] == 0
+
+
+def test_second_derivative_is_refused_not_wrong() -> None:
+    student = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    loss = distillation_loss(student, torch.randn(3, 4, dtype=torch.float64), temperature=2.0)
+    (grad,) = torch.autograd.grad(loss, student, create_graph=True)
+    # The hand-written backward is not itself differentiated: an error, never a wrong number.
+    with pytest.raises(RuntimeError, match=r"does not require grad|once_differentiable"):
+        torch.autograd.grad(grad.sum(), student)

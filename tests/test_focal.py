@@ -386,3 +386,68 @@ def test_sigmoid_focal_gradcheck_with_respect_to_target() -> None:
         return sigmoid_focal_loss(logits, t, gamma=1.5, reduction="none")
 
     assert torch.autograd.gradcheck(loss_of_target, (target,))
+
+
+# The hand-written backward passes of `_SoftmaxFocal` and `_SigmoidFocal`, against finite
+# differences at points the contract's inputs do not reach: ignored rows, masked classes,
+# p_t close to 1 (where u = p_t (-log p_t) / (1 - p_t) switches to its limit), soft targets.
+@pytest.mark.parametrize("gamma", [0.0, 0.3, 1.0, 2.0, 4.5])
+def test_softmax_focal_hand_written_gradient_passes_gradcheck(gamma: float) -> None:
+    gen = torch.Generator().manual_seed(12)
+    logits = 3 * torch.randn(6, 4, 3, generator=gen, dtype=torch.float64)
+    logits[0, 0] = 12.0  # p_t within 1e-5 of 1
+    logits[1, 2] = -torch.inf  # a masked class
+    target = torch.randint(4, (6, 3), generator=gen)
+    target[0] = 0
+    target[1] = 1
+    target[2, 1] = -100
+    alpha = torch.rand(4, generator=gen, dtype=torch.float64) + 0.5
+    for reduction in REDUCTIONS:
+
+        def loss_of_logits(x: Tensor, reduction: str = reduction) -> Tensor:
+            return focal_loss(x, target, gamma=gamma, alpha=alpha, reduction=reduction)  # type: ignore[arg-type]
+
+        assert torch.autograd.gradcheck(loss_of_logits, (logits.requires_grad_(True),))
+
+
+@pytest.mark.parametrize(
+    ("gamma", "alpha"), [(0.0, None), (0.3, 0.25), (1.0, 1.0), (2.0, 0.0), (3.5, 0.6)]
+)
+def test_sigmoid_focal_hand_written_gradient_passes_gradcheck(
+    gamma: float, alpha: float | None
+) -> None:
+    gen = torch.Generator().manual_seed(13)
+    logits = 3 * torch.randn(5, 4, generator=gen, dtype=torch.float64)
+    logits[0] = torch.tensor([15.0, -15.0, 30.0, -30.0])  # 1 - p_t down to 1e-13
+    target = torch.randint(2, (5, 4), generator=gen).to(torch.float64)
+    target[0] = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    target[1] = torch.tensor([0.2, 0.5, 0.9, 1e-3])  # soft targets
+    for reduction in REDUCTIONS:
+
+        def loss_of_logits(x: Tensor, reduction: str = reduction) -> Tensor:
+            return sigmoid_focal_loss(x, target, gamma=gamma, alpha=alpha, reduction=reduction)  # type: ignore[arg-type]
+
+        assert torch.autograd.gradcheck(loss_of_logits, (logits.requires_grad_(True),))
+
+
+@pytest.mark.parametrize("function", [focal_loss, sigmoid_focal_loss])
+def test_second_derivative_is_refused_not_wrong(function: object) -> None:
+    logits = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    if function is focal_loss:
+        loss = focal_loss(logits, torch.tensor([0, 3, 1]), gamma=0.5)
+    else:
+        loss = sigmoid_focal_loss(logits, torch.rand(3, 4, dtype=torch.float64), gamma=0.5)
+    (grad,) = torch.autograd.grad(loss, logits, create_graph=True)
+    # The hand-written backward is not itself differentiated: an error, never a wrong number.
+    with pytest.raises(RuntimeError, match=r"does not require grad|once_differentiable"):
+        torch.autograd.grad(grad.sum(), logits)
+
+
+def test_value_without_autograd_equals_value_with_it() -> None:
+    gen = torch.Generator().manual_seed(14)
+    logits = 3 * torch.randn(8, 6, generator=gen)
+    target = torch.rand(8, 6, generator=gen)
+    with torch.no_grad():
+        plain = sigmoid_focal_loss(logits, target, gamma=0.5, reduction="none")
+    tracked = sigmoid_focal_loss(logits.requires_grad_(True), target, gamma=0.5, reduction="none")
+    torch.testing.assert_close(plain, tracked.detach(), rtol=0, atol=0)

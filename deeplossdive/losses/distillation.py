@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
@@ -15,7 +18,6 @@ from deeplossdive._validation import (
     check_positive_finite,
     check_same_shape,
 )
-from deeplossdive.losses.kl_div import kl_terms
 
 
 def distillation_loss(
@@ -108,12 +110,77 @@ def distillation_loss(
     check_kl_reduction(fn, reduction)
 
     work = upcast(student_logits)
-    log_q_student = torch.log_softmax(work / temperature, dim=1)
-    log_q_teacher = torch.log_softmax(teacher_logits.detach().to(work.dtype) / temperature, dim=1)
-    terms = kl_terms(log_q_student, log_q_teacher, log_target=True)
-    per_distribution = terms.sum(dim=1) * temperature**2
+    teacher = teacher_logits.detach().to(work.dtype)
+    if torch.is_grad_enabled() and work.requires_grad:
+        per_distribution = _Distillation.apply(work, teacher, float(temperature))  # type: ignore[no-untyped-call]
+    else:
+        per_distribution = _divergence(work, teacher, float(temperature))[0]
     loss = reduce_loss(per_distribution, reduction)
     return loss.to(student_logits.dtype)
+
+
+def _divergence(
+    student: Tensor, teacher: Tensor, temperature: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    r"""$T^2\,\mathrm{KL}(q^t \| q^s)$ per distribution, plus $\log q^s$ and $q^t$ for the gradient.
+
+    The terms $q^t (\log q^t - \log q^s)$ are those of
+    [`kl_div`][deeplossdive.functional.kl_div] with `log_target=True`, 0 where $q^t = 0$ (a masked
+    teacher class), also where the student's $\log q^s$ is $-\infty$ there too.
+    """
+    if temperature != 1:
+        # The scaled copies are ours: take their log-softmax in place (one buffer each).
+        log_q_student = _log_softmax_in_place(student / temperature)
+        log_q_teacher = _log_softmax_in_place(teacher / temperature)
+    else:
+        log_q_student = torch.log_softmax(student, dim=1)
+        log_q_teacher = torch.log_softmax(teacher, dim=1)
+    log_q_teacher_max = log_q_teacher.amax(dim=1)
+    q_teacher = torch.exp(log_q_teacher)
+    # The only NaN a finite row can produce is 0 * (-inf) where the teacher rules a class out
+    # (and the student too): that term is 0, and `nan_to_num_` in place is cheaper than a mask.
+    terms = log_q_teacher.sub_(log_q_student).mul_(q_teacher)
+    terms.nan_to_num_(nan=0.0, posinf=float("inf"), neginf=float("-inf"))
+    # A NaN logit makes its whole log-softmax row NaN, and so its row maximum: adding 0 times
+    # the row maxima (finite, <= 0, otherwise) gives such a row NaN, as the elementwise terms do.
+    nan_rows = log_q_student.amax(dim=1) + log_q_teacher_max
+    per_distribution = (terms.sum(dim=1) + 0 * nan_rows) * temperature**2
+    return per_distribution, log_q_student, q_teacher
+
+
+def _log_softmax_in_place(tensor: Tensor) -> Tensor:
+    """`log_softmax` over dimension 1, written into `tensor` (a fresh buffer of the caller's).
+
+    On the CPU every new buffer of this size is a fresh mapping whose pages fault on first
+    write; reusing the buffer saves one per call. Under `torch.compile` the plain form is
+    traced (the compiler plans buffers itself).
+    """
+    if torch.compiler.is_compiling():
+        return torch.log_softmax(tensor, dim=1)
+    return torch._log_softmax(tensor, 1, False, out=tensor)
+
+
+class _Distillation(torch.autograd.Function):
+    r"""The divergence per distribution with its gradient $T\,(q^s - q^t)$ written by hand.
+
+    Autograd through `log_softmax`, `exp`, `where` and the product would keep and revisit five
+    tensors of the logits' size; this keeps two ($\log q^s$ and $q^t$) and needs three passes
+    for the backward. Second derivatives are not implemented (`once_differentiable`).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, student: Tensor, teacher: Tensor, temperature: float) -> Tensor:
+        per_distribution, log_q_student, q_teacher = _divergence(student, teacher, temperature)
+        ctx.save_for_backward(log_q_student, q_teacher)
+        ctx.temperature = temperature
+        return per_distribution
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        log_q_student, q_teacher = ctx.saved_tensors
+        scale = (grad * ctx.temperature).unsqueeze(1)
+        return torch.exp(log_q_student).sub_(q_teacher).mul_(scale), None, None
 
 
 class DistillationLoss(Loss[KLReduction]):

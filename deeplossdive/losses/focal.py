@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
@@ -98,18 +101,12 @@ def focal_loss(
     check_class_indices(fn, target, num_classes, ignore_index)
 
     valid = target != ignore_index
-    # Ignored elements may hold anything (padding, NaN): zero them so that neither the value nor
-    # the gradient of the kept elements can be poisoned by 0 · NaN.
-    work = upcast(logits).masked_fill(~valid.unsqueeze(1), 0.0)
-    safe_target = torch.where(valid, target, torch.zeros_like(target)).long().unsqueeze(1)
-    is_target = torch.zeros_like(work, dtype=torch.bool).scatter_(1, safe_target, True)
-    log_norm = torch.logsumexp(work, dim=1)
-    log_pt = work.gather(1, safe_target).squeeze(1) - log_norm
-    # The most negative finite number rather than -inf: a row whose other logits are all -inf
-    # (masked classes) then keeps a finite log(1 - p_t) and a NaN-free logsumexp backward.
-    others = work.masked_fill(is_target, torch.finfo(work.dtype).min)
-    log_1m_pt = torch.logsumexp(others, dim=1) - log_norm
-    loss = -torch.exp(gamma * log_1m_pt) * log_pt
+    work = upcast(logits)
+    safe_target = torch.where(valid, target, 0).long().unsqueeze(1)
+    unreduced: Tensor = _SoftmaxFocal.apply(  # type: ignore[no-untyped-call]
+        work, safe_target, valid.unsqueeze(1), float(gamma)
+    )
+    loss = unreduced.squeeze(1)
 
     weight = valid.to(work.dtype)
     if alpha is not None:
@@ -191,13 +188,30 @@ def sigmoid_focal_loss(
 
     work = upcast(logits)
     target = target.to(work.dtype)
+    if target.requires_grad:
+        # A target that carries a gradient (distillation) takes the differentiable composite.
+        loss = _sigmoid_focal_composite(work, target, gamma, alpha)
+    elif torch.is_grad_enabled() and work.requires_grad:
+        reduced: Tensor = _SigmoidFocal.apply(  # type: ignore[no-untyped-call]
+            work, target, float(gamma), alpha, reduction
+        )
+        return reduced.to(logits.dtype)
+    else:
+        loss = _sigmoid_focal_terms(work, target, float(gamma), alpha, with_gradient=False)[0]
+    return reduce_loss(loss, reduction).to(logits.dtype)
+
+
+def _sigmoid_focal_composite(
+    work: Tensor, target: Tensor, gamma: float, alpha: float | None
+) -> Tensor:
+    """The unreduced sigmoid focal loss in differentiable operations (also w.r.t. `target`)."""
     log_p = F.logsigmoid(work)
     log_1mp = F.logsigmoid(-work)
     bce = -(target * log_p + (1 - target) * log_1mp)
     loss = torch.exp(gamma * _log_one_minus_pt(target, log_p, log_1mp)) * bce
     if alpha is not None:
         loss = loss * (alpha * target + (1 - alpha) * (1 - target))
-    return reduce_loss(loss, reduction).to(logits.dtype)
+    return loss
 
 
 def _log_one_minus_pt(target: Tensor, log_p: Tensor, log_1mp: Tensor) -> Tensor:
@@ -211,6 +225,152 @@ def _log_one_minus_pt(target: Tensor, log_p: Tensor, log_1mp: Tensor) -> Tensor:
         slope = ((torch.exp(log_1mp) - torch.exp(log_p)) / one_minus_pt).detach()
         log_1m_pt = log_1m_pt + slope * (target - fixed)
     return log_1m_pt
+
+
+class _SoftmaxFocal(torch.autograd.Function):
+    r"""Unreduced softmax focal loss with the hand-derived gradient of `docs/losses/focal.md`.
+
+    Inputs: `logits` $(N, C, \dots)$ in the compute dtype, `target` $(N, 1, \dots)$ int64 with
+    ignored positions set to 0, `valid` $(N, 1, \dots)$ bool. Output $(N, 1, \dots)$, 0 where
+    not `valid`. The gradient is $s\,(p_j - [j = y])$ with the per-position scale
+    $s = (1 - p_t)^\gamma \bigl(1 + \gamma\, p_t \tfrac{-\log p_t}{1 - p_t}\bigr)$, written
+    as $(1 - p_t)^\gamma (1 + \gamma u)$ with $u = \tfrac{-\log p_t}{e^{-\log p_t} - 1}$
+    (1 at $p_t = 1$), so that it stays finite at saturation and for $0 < \gamma < 1$. The
+    autograd graph of the composite formula would keep and revisit a dozen $(N, C)$ tensors;
+    this keeps one, the probabilities. Second derivatives are not implemented
+    (`once_differentiable`).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, logits: Tensor, target: Tensor, valid: Tensor, gamma: float) -> Tensor:
+        if logits.shape[1] > 64:
+            # Long rows: one softmax pass; the largest probability is 1 / sum_j exp(x_j - max),
+            # so logsumexp = max - log(max_j p_j) costs two cheap reductions.
+            probs = torch.softmax(logits, dim=1)
+            log_norm = logits.amax(dim=1, keepdim=True) - probs.amax(dim=1, keepdim=True).log()
+            neg_log_pt = log_norm - logits.gather(1, target)
+        else:
+            # Short rows: reductions over a few classes are slow; log_softmax gives log p_t.
+            log_probs = torch.log_softmax(logits, dim=1)
+            neg_log_pt = log_probs.gather(1, target).neg_()
+            probs = torch.exp(log_probs)
+            del log_probs
+        # 1 - p_t as the sum of the other probabilities: exact where p_t is close to 1, and 0
+        # (not negative) when the other classes are masked with -inf.
+        # (The target's entry stays 0: the backward pass writes the gradient there directly.)
+        probs.scatter_(1, target, 0.0)
+        # Ignored positions may hold NaN or inf: keep their probabilities finite so that their
+        # zero gradient stays 0 instead of 0 * NaN.
+        probs.nan_to_num_(0.0)
+        one_minus_pt = probs.sum(dim=1, keepdim=True)
+        factor = one_minus_pt.pow(gamma)
+        ctx.save_for_backward(probs, target, valid, factor, neg_log_pt, one_minus_pt)
+        ctx.gamma = gamma
+        return torch.where(valid, factor * neg_log_pt, 0.0)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        probs, target, valid, factor, neg_log_pt, one_minus_pt = ctx.saved_tensors
+        gamma: float = ctx.gamma
+        if gamma == 0:
+            scale = grad
+        else:
+            # u = p_t (-log p_t) / (1 - p_t), in (0, 1]; 0 / 0 at p_t = 1 is its limit 1.
+            u = torch.div(neg_log_pt, torch.expm1(neg_log_pt)).nan_to_num_(1.0)
+            scale = torch.addcmul(factor, factor, u, value=gamma).mul_(grad)
+        coef = torch.where(valid, scale, 0.0)
+        out = probs * coef
+        # At the target class: coef * (p_t - 1) = -coef * (1 - p_t).
+        out.scatter_(1, target, coef.mul_(one_minus_pt).neg_())
+        return out, None, None, None
+
+
+class _SigmoidFocal(torch.autograd.Function):
+    """Unreduced sigmoid focal loss whose gradient is computed alongside the value.
+
+    The gradient w.r.t. the logits is formed in the forward pass from the same intermediates
+    and is the only tensor kept for the backward pass: at most four tensors of the input's size
+    are alive at any time (the composite formula keeps about ten for its backward pass). The
+    output is already reduced with [`reduce_loss`][deeplossdive._reduction.reduce_loss].
+    Second derivatives are not implemented (`once_differentiable`).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        logits: Tensor,
+        target: Tensor,
+        gamma: float,
+        alpha: float | None,
+        reduction: Reduction,
+    ) -> Tensor:
+        loss, gradient = _sigmoid_focal_terms(logits, target, gamma, alpha, with_gradient=True)
+        ctx.save_for_backward(gradient)
+        ctx.reduction = reduction
+        # Reduced here, so that the backward pass scales the kept gradient by one number
+        # instead of receiving the mean's gradient as a full tensor.
+        return reduce_loss(loss, reduction)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        (gradient,) = ctx.saved_tensors
+        if ctx.reduction == "mean":
+            grad = grad / max(gradient.numel(), 1)
+        return gradient * grad, None, None, None, None
+
+
+def _sigmoid_focal_terms(
+    logits: Tensor, target: Tensor, gamma: float, alpha: float | None, *, with_gradient: bool
+) -> tuple[Tensor, Tensor | None]:
+    r"""The unreduced sigmoid focal loss and (optionally) its derivative w.r.t. `logits`.
+
+    With $p = \sigma(x)$, $\bar p = \sigma(-x)$ (each computed directly, so both keep their
+    relative precision), $1 - p_t = (1 - t)\,p + t\,\bar p$ (exact at $t \in \{0, 1\}$)
+    and $\operatorname{BCE} = \max(x, 0) - t x - \log \max(p, \bar p)$:
+
+    $$
+    \frac{\partial \ell}{\partial x} = \alpha_t (1 - p_t)^\gamma \Bigl[p - t
+    + \gamma\,(1 - 2t)\,\frac{p\,\bar p}{1 - p_t}\,\operatorname{BCE}\Bigr],
+    $$
+
+    where $p \bar p / (1 - p_t) \le 1$, so the bracket is finite for every $\gamma \ge 0$, also
+    at $|x| = 100$. Buffers are reused in place to keep at most four of them alive.
+    """
+    p = torch.sigmoid(logits)
+    p_neg = torch.neg(logits)
+    torch.sigmoid(p_neg, out=p_neg)
+    buffer = torch.maximum(p, p_neg)
+    torch.log(buffer, out=buffer)
+    bce = torch.clamp_min(logits, 0.0).addcmul_(target, logits, value=-1.0).sub_(buffer)
+    # 1 - p_t = (1 - t) p + t p_neg: a sum of two non-negative terms, exact at t in {0, 1}.
+    factor = torch.addcmul(p, target, p, value=-1.0, out=buffer).addcmul_(target, p_neg)
+    factor.clamp_min_(torch.finfo(p.dtype).tiny)
+    slope = None
+    if with_gradient and gamma != 0:
+        slope = p_neg.mul_(p).mul_(bce)  # (1 - 2t) p p_neg BCE, divided by 1 - p_t below
+        slope.addcmul_(slope, target, value=-2.0)
+    gradient = p.sub_(target) if with_gradient else None
+    if gradient is not None and slope is not None:
+        gradient.addcdiv_(slope, factor, value=gamma)
+    del slope, p_neg
+    if gamma == 0:
+        factor.fill_(1.0)
+    elif gamma == 2:
+        factor.mul_(factor)
+    elif gamma != 1:
+        factor.pow_(gamma)
+    if alpha is not None:
+        # alpha_t = (1 - alpha) + (2 alpha - 1) t
+        if alpha == 1:
+            factor.mul_(target)
+        else:
+            factor.mul_(1 - alpha).addcmul_(factor, target, value=(2 * alpha - 1) / (1 - alpha))
+    loss = bce.mul_(factor)
+    if gradient is None:
+        return loss, None
+    return loss, gradient.mul_(factor)
 
 
 class FocalLoss(Loss[Reduction]):
