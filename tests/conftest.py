@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from tests.harness import LossSpec
+from tests.test_site import SITE_CHECK_LINE
 
 
 @pytest.fixture(autouse=True)
@@ -37,3 +38,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("ignored", ignored, ids=["all", "ignored"][: len(ignored)])
     if "error_case" in names:
         metafunc.parametrize("error_case", spec.errors, ids=[e.id for e in spec.errors])
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Show the browser check's counts (pages, formulas, plots, external requests) in every run."""
+    line = terminalreporter.config.stash.get(SITE_CHECK_LINE, None)
+    if line is not None:
+        terminalreporter.write_sep("-", line)

@@ -67,6 +67,26 @@ def test_sybil_collects_every_python_fence(page: Path) -> None:
     assert not missed, f"{page.relative_to(ROOT)}: sybil does not collect the fences at {missed}"
 
 
+# Sybil directives that hide setup from the reader or skip a block: a snippet must run as copied.
+HIDDEN_OR_SKIPPED = re.compile(r"<!--\s*(invisible-code-block|skip\s*:)")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_hidden_setup_or_skipped_block(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    found = [
+        f"{page.relative_to(ROOT)}:{text.count(chr(10), 0, match.start()) + 1}: {match[0]}"
+        for match in HIDDEN_OR_SKIPPED.finditer(text)
+    ]
+    assert not found, f"hidden setup or skipped blocks (readers copy what they see): {found}"
+
+
+def test_hidden_setup_guard_matches_the_directives() -> None:
+    assert HIDDEN_OR_SKIPPED.search("<!-- invisible-code-block: python -->")
+    assert HIDDEN_OR_SKIPPED.search("<!--skip: next-->")
+    assert not HIDDEN_OR_SKIPPED.search("<!-- clear-namespace -->")
+
+
 def test_guard_catches_silently_skipped_fences(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
     page.write_text(

@@ -367,11 +367,15 @@ def traffic(server: str) -> Traffic:
     return Traffic(origin=server)
 
 
+SITE_CHECK_LINE = pytest.StashKey[str]()
+"""The summary line, printed by `tests/conftest.py` in pytest's terminal summary (not captured)."""
+
+
 @pytest.fixture(scope="session")
-def summary() -> Iterator[Summary]:
+def summary(request: pytest.FixtureRequest) -> Iterator[Summary]:
     counts = Summary()
     yield counts
-    print(f"\n{counts.line()}")
+    request.config.stash[SITE_CHECK_LINE] = counts.line()
 
 
 @pytest.fixture(scope="session")
