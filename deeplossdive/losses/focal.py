@@ -47,7 +47,8 @@ def focal_loss(
     $$
 
     cross-entropy scaled down by $(1 - p_t)^\gamma$ for examples the model already gets right.
-    The weighted mean is $\sum_n \alpha_{y_n} \ell_n / \sum_n \alpha_{y_n}$ over the elements
+    The mean is $\sum_n \ell_n / \sum_n \alpha_{y_n}$ (each $\ell_n$ already carries its
+    $\alpha_{y_n}$: the weighted mean of the unweighted losses) over the elements
     whose target is not `ignore_index`, exactly as
     [`torch.nn.functional.cross_entropy`](https://pytorch.org/docs/stable/generated/torch.nn.functional.cross_entropy.html)
     weighs `weight`; with $\gamma = 0$ the two are equal. An all-ignored batch gives 0.
