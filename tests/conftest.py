@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 
 from tests.harness import LossSpec
-from tests.test_site import SITE_CHECK_LINE
+
+MEASUREMENTS = pytest.StashKey[list[str]]()
+"""Lines that tests report (figures an issue note quotes), shown in pytest's terminal summary."""
+
+
+@pytest.fixture(scope="session")
+def report(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Append a line to the terminal summary: output that capturing does not swallow."""
+    return request.config.stash.setdefault(MEASUREMENTS, []).append
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +51,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Show the browser check's counts (pages, formulas, plots, external requests) in every run."""
-    line = terminalreporter.config.stash.get(SITE_CHECK_LINE, None)
-    if line is not None:
+    """Show what the tests measured (browser-check counts, distributed differences) in every run."""
+    for line in terminalreporter.config.stash.get(MEASUREMENTS, []):
         terminalreporter.write_sep("-", line)

@@ -468,12 +468,14 @@ def test_rank_local_loss_differs(results: dict[str, tuple[float, float]], name: 
     assert grad > BUG_MIN, f"{name}: the rank-local loss matches the global one ({grad:.3g})"
 
 
-def test_report_largest_difference(results: dict[str, tuple[float, float]]) -> None:
+def test_report_largest_difference(
+    results: dict[str, tuple[float, float]], report: Callable[[str], None]
+) -> None:
     exact = [results[name] for name in _names(local=False)]
     value = max(v for v, _ in exact)
     grad = max(g for _, g in exact)
-    print(
-        f"\n{len(exact)} distributed checks on {WORLD_SIZE} gloo processes (float64): "
+    report(
+        f"{len(exact)} distributed checks on {WORLD_SIZE} gloo processes (float64): "
         f"largest |value difference| {value:.3g}, largest |gradient difference| {grad:.3g}"
     )
     assert max(value, grad) <= TOL

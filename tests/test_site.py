@@ -26,7 +26,7 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -367,15 +367,11 @@ def traffic(server: str) -> Traffic:
     return Traffic(origin=server)
 
 
-SITE_CHECK_LINE = pytest.StashKey[str]()
-"""The summary line, printed by `tests/conftest.py` in pytest's terminal summary (not captured)."""
-
-
 @pytest.fixture(scope="session")
-def summary(request: pytest.FixtureRequest) -> Iterator[Summary]:
+def summary(report: Callable[[str], None]) -> Iterator[Summary]:
     counts = Summary()
     yield counts
-    request.config.stash[SITE_CHECK_LINE] = counts.line()
+    report(counts.line())
 
 
 @pytest.fixture(scope="session")
