@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from monai.losses import ContrastiveLoss as MonaiContrastiveLoss
 from pytorch_metric_learning.losses import NTXentLoss as PMLNTXentLoss
 from pytorch_metric_learning.reducers import DoNothingReducer
 from torch import Tensor
@@ -201,6 +202,27 @@ def test_matches_pytorch_metric_learning(temperature: float) -> None:
     torch.testing.assert_close(
         nt_xent_loss(z1, z2, temperature=temperature, reduction="none"), unreduced["losses"]
     )
+
+
+@pytest.mark.parametrize("temperature", [0.07, 0.5, 1.0])
+def test_matches_monai_contrastive_loss(temperature: float) -> None:
+    """MONAI's ContrastiveLoss(temperature)(z1, z2) is SimCLR's NT-Xent over the 2N anchors, the
+    mean: our "mean" with the same temperature. Values and gradients, float64."""
+    z1, z2 = _inputs(n=10, d=6, seed=2)
+    monai = MonaiContrastiveLoss(temperature=temperature)(z1, z2)
+    ours = nt_xent_loss(z1, z2, temperature=temperature)
+    torch.testing.assert_close(ours, monai)
+    for a, b in zip(_grads(ours, z1, z2), _grads(monai, z1, z2), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_monai_overflows_at_small_temperature() -> None:
+    """The page's claim: MONAI exponentiates cos/T without subtracting a maximum, so in float32
+    exp(1 / 0.01) overflows and its loss is NaN; ours is finite."""
+    z1, z2 = (t.float() for t in _inputs(n=8, d=16, seed=0))
+    assert torch.isnan(MonaiContrastiveLoss(temperature=0.01)(z1, z2))
+    assert torch.isfinite(nt_xent_loss(z1, z2, temperature=0.01))
+    assert torch.isfinite(MonaiContrastiveLoss(temperature=0.05)(z1, z2))
 
 
 def test_pytorch_metric_learning_caps_the_loss_at_small_temperature() -> None:
