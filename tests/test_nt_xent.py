@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from monai.losses import ContrastiveLoss as MonaiContrastiveLoss
+from monai.losses.contrastive import ContrastiveLoss as MonaiContrastiveLoss
 from pytorch_metric_learning.losses import NTXentLoss as PMLNTXentLoss
 from pytorch_metric_learning.reducers import DoNothingReducer
 from torch import Tensor

@@ -469,17 +469,38 @@ def test_katex_fonts_load_from_the_site(reports: list[PageReport], traffic: Traf
 def test_notebook_pages_show_plots_and_offer_the_notebook(
     reports: list[PageReport], server: str
 ) -> None:
+    repository = configured_repository()
     notebooks = [report for report in reports if report.notebook]
-    assert notebooks
+    assert {report.path for report in notebooks} >= {
+        f"notebooks/{path.stem}/" for path in CASE_STUDIES
+    }
     for report in notebooks:
         assert report.plots >= 1, f"/{report.path}: no plot (img with a data: PNG)"
         assert report.download, f"/{report.path}: no 'Download notebook' link"
         assert report.download.startswith(server), f"/{report.path}: {report.download}"
+        published = report.download.removeprefix(server)
+        expected = f"https://colab.research.google.com/github/{repository}/blob/"
+        assert report.colab, f"/{report.path}: no 'Open in Colab' link"
+        assert report.colab.startswith(expected), f"/{report.path}: {report.colab}"
+        assert report.colab.endswith("/" + published), (report.colab, published)
         with urlopen(report.download, timeout=10) as response:
             notebook = json.load(response)
         assert notebook["nbformat"] == 4
         outputs = [cell.get("outputs") for cell in notebook["cells"] if cell["cell_type"] == "code"]
         assert not any(outputs), f"/{report.path}: the offered notebook carries outputs"
+
+
+CASE_STUDIES = sorted((ROOT / "docs" / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", CASE_STUDIES, ids=lambda path: path.stem)
+def test_case_study_installs_the_configured_repository(path: Path) -> None:
+    """Run in Colab, a notebook first installs DeepLossDive from the repository of mkdocs.yml
+    (the same one its "Open in Colab" link names), and its cells carry no outputs."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    code = ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
+    assert f'"deeplossdive @ git+https://github.com/{configured_repository()}"' in code[0]
+    assert not any(cell.get("outputs") for cell in cells if cell["cell_type"] == "code")
 
 
 def configured_repository() -> str:

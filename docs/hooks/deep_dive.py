@@ -11,6 +11,9 @@ For every page of `docs/losses/`, from the functions it renders (`::: deeplossdi
   the page's title. Colab opens the notebook from the branch the site is published to:
   `extra.repository` and `extra.notebooks_branch` in mkdocs.yml.
 
+The case studies (pages that mkdocs-jupyter renders from `docs/notebooks/`) get the same two
+links, to the notebook that the plugin copies next to the page (`include_source: true`).
+
 `catalogue.md` gets the table of every loss (`catalogue.table`) in place of its marker.
 
 The build fails with a clear message when a public function has no plot spec or no catalogue
@@ -233,9 +236,14 @@ def _relative(target: str, page: Page) -> str:
     return posixpath.relpath(target, posixpath.dirname(page.file.src_uri) or ".")
 
 
+def _colab(notebook: str) -> str:
+    """Colab's URL of a notebook of the built site (its path under the site's root)."""
+    return f"{COLAB}/{STATE.repository}/blob/{STATE.branch}/{notebook}"
+
+
 def _notebook_links(info: LossPage, page: Page) -> str:
     name = posixpath.basename(info.notebook)
-    colab = f"{COLAB}/{STATE.repository}/blob/{STATE.branch}/{info.notebook}"
+    colab = _colab(info.notebook)
     return (
         f'[Download notebook]({_relative(info.notebook, page)}){{ .md-button download="{name}" '
         f'title="This page as a Jupyter notebook" }}\n'
@@ -323,6 +331,25 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
         table = catalogue.table(rows, lambda target: _relative(target, page))
         return markdown.replace(CATALOGUE_MARKER, table)
     return markdown
+
+
+def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    """A case study's "Download notebook" and "Open in Colab" links, above its first cell.
+
+    mkdocs-jupyter sets `nb_url` on the pages it renders and copies the notebook into the
+    directory of the page's HTML file, so a link by file name works wherever the site is served.
+    """
+    if getattr(page, "nb_url", None) is None or page.file.abs_src_path is None:
+        return html
+    name = Path(page.file.abs_src_path).name
+    published = posixpath.join(posixpath.dirname(page.file.dest_uri), name)
+    links = (
+        f'<p class="dld-notebook-download"><a href="{name}" download class="md-button" '
+        f'title="Download {name}">Download notebook</a> '
+        f'<a href="{_colab(published)}" class="md-button dld-colab" '
+        'title="Run this notebook in Google Colab">Open in Colab</a></p>'
+    )
+    return links + html
 
 
 def on_post_build(config: MkDocsConfig) -> None:

@@ -3,8 +3,6 @@
 - `on_files` adds KaTeX (installed from npm by `npm ci`, pinned in `package-lock.json`) to the
   site under `assets/katex/`: `katex.min.js`, `katex.min.css`, `contrib/auto-render.min.js` and
   `fonts/*`. Nothing is copied into the repository and nothing is fetched from a CDN.
-- `on_page_content` adds a "Download notebook" button to the pages that mkdocs-jupyter renders
-  from a notebook (the plugin copies the `.ipynb` next to the page with `include_source: true`).
 - `on_post_page` fails the build if a page loads a script, stylesheet or font from another host.
 
 This file lives under `docs/` only to sit next to what it serves; `exclude_docs` keeps it out of
@@ -90,20 +88,6 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
         uri = f"{SITE_DIR}/{source.relative_to(dist).as_posix()}"
         files.append(File.generated(config, uri, abs_src_path=str(source)))
     return files
-
-
-def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
-    # mkdocs-jupyter sets `nb_url` on the pages it renders from notebooks, and copies the
-    # notebook into the directory of the page's HTML file: a link by file name works wherever
-    # the site is served from (nb_url itself is root-absolute).
-    if getattr(page, "nb_url", None) is None or page.file.abs_src_path is None:
-        return html
-    name = Path(page.file.abs_src_path).name
-    button = (
-        f'<p class="dld-notebook-download"><a href="{name}" download class="md-button" '
-        f'title="Download {name}">Download notebook</a></p>'
-    )
-    return button + html
 
 
 def on_post_page(output: str, page: Page, config: MkDocsConfig) -> str:
