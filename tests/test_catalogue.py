@@ -167,3 +167,30 @@ def test_the_catalogue_lists_every_loss(files: Files, config: MkDocsConfig) -> N
         assert row in markdown, f"the catalogue has no linked row for {name}"
     modules = [name for name in deeplossdive.nn.__all__ if name != "Loss"]
     assert set(catalogue.modules_by_function().values()) == set(modules)
+
+
+# Losses older than any one paper (or defined by torch's conventions): no Paper column entry.
+WITHOUT_A_PAPER = frozenset(
+    {
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        "cosine_embedding_loss",
+        "cross_entropy",
+        "kl_div",
+        "l1_loss",
+        "log_cosh_loss",
+        "mse_loss",
+        "nll_loss",
+    }
+)
+
+
+@pytest.mark.parametrize("name", deeplossdive.functional.__all__)
+def test_catalogue_cites_a_paper_where_there_is_one(name: str) -> None:
+    """The Paper column comes from the docstring's first external link: every loss that comes
+    from a paper cites it (a sigmoid variant as much as its softmax twin)."""
+    cited = catalogue.paper(getattr(deeplossdive.functional, name))
+    if name in WITHOUT_A_PAPER:
+        assert cited is None, f"{name} cites {cited}: remove it from WITHOUT_A_PAPER"
+    else:
+        assert cited is not None, f"{name}: its docstring cites no paper (a link)"

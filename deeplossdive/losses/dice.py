@@ -147,8 +147,10 @@ def sigmoid_dice_loss(
 ) -> Tensor:
     r"""Soft Dice loss of the sigmoid of `logits`, per (image, channel): binary and multi-label.
 
-    Each channel $c$ is its own binary mask. With $p = \sigma(x)$, targets $g \in [0, 1]$ and
-    the soft counts of image $n$ and channel $c$ summed over its pixels $i$,
+    Each channel $c$ is its own binary mask (the V-Net loss of
+    [Milletari et al., 2016](https://arxiv.org/abs/1606.04797), linear form, per channel). With
+    $p = \sigma(x)$, targets $g \in [0, 1]$ and the soft counts of image $n$ and channel $c$
+    summed over its pixels $i$,
     $TP_{nc} = \sum_i p_{nci}\, g_{nci}$, $FP_{nc} = \sum_i p_{nci} (1 - g_{nci})$ and
     $FN_{nc} = \sum_i (1 - p_{nci})\, g_{nci}$, the unreduced loss is
 

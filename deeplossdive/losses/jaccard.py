@@ -147,8 +147,10 @@ def sigmoid_jaccard_loss(
 ) -> Tensor:
     r"""Soft Jaccard (IoU) loss of the sigmoid of `logits`, per (image, channel).
 
-    Each channel $c$ is its own binary mask. With $p = \sigma(x)$, targets $g \in [0, 1]$ and
-    the soft counts of image $n$ and channel $c$ summed over its pixels $i$,
+    Each channel $c$ is its own binary mask (the soft IoU of
+    [Rahman and Wang, 2016](https://doi.org/10.1007/978-3-319-50835-1_22), per channel). With
+    $p = \sigma(x)$, targets $g \in [0, 1]$ and the soft counts of image $n$ and channel $c$
+    summed over its pixels $i$,
     $TP_{nc} = \sum_i p_{nci}\, g_{nci}$, $FP_{nc} = \sum_i p_{nci} (1 - g_{nci})$ and
     $FN_{nc} = \sum_i (1 - p_{nci})\, g_{nci}$, the unreduced loss is
 

@@ -174,8 +174,10 @@ def sigmoid_tversky_loss(
 ) -> Tensor:
     r"""(Focal) Tversky loss of the sigmoid of `logits`, per (image, channel).
 
-    Each channel $c$ is its own binary mask. With $p = \sigma(x)$, targets $g \in [0, 1]$ and
-    the soft counts of image $n$ and channel $c$ summed over its pixels $i$,
+    Each channel $c$ is its own binary mask (the loss of
+    [Salehi et al., 2017](https://arxiv.org/abs/1706.05721), per channel). With
+    $p = \sigma(x)$, targets $g \in [0, 1]$ and the soft counts of image $n$ and channel $c$
+    summed over its pixels $i$,
     $TP_{nc} = \sum_i p_{nci}\, g_{nci}$, $FP_{nc} = \sum_i p_{nci} (1 - g_{nci})$ and
     $FN_{nc} = \sum_i (1 - p_{nci})\, g_{nci}$, the unreduced loss is
 
