@@ -236,11 +236,12 @@ class LossContract:
             shape = (len(keep), *spec.shapes[-1][1:])
             inputs = _inputs(spec, shape, torch.float64, seed)
             ignored, removed = ignore(inputs, torch.tensor(keep))
-            kwargs = _weights(spec, inputs, spec.weights is not None)
-            for reduction in ("mean", "sum"):
-                torch.testing.assert_close(
-                    spec.function(*ignored, **kwargs, reduction=reduction),
-                    spec.function(*removed, **kwargs, reduction=reduction),
-                )
+            weights = _weights(spec, inputs, spec.weights is not None)
+            for options in spec.options:
+                for reduction in ("mean", "sum"):
+                    kwargs = {**options, **weights, "reduction": reduction}
+                    torch.testing.assert_close(
+                        spec.function(*ignored, **kwargs), spec.function(*removed, **kwargs)
+                    )
 
         check()
