@@ -139,8 +139,15 @@ def check_unit_interval(function: str, name: str, value: float) -> float:
 def check_class_indices(
     function: str, target: Tensor, num_classes: int, ignore_index: int | None
 ) -> None:
-    """Value check: every label is in [0, C) or equals `ignore_index`."""
+    """Value check: every label is in [0, C) or equals `ignore_index`.
+
+    The common case, no label outside [0, C), takes one pass that allocates nothing of the
+    target's size (`torch.aminmax`); ignored or bad labels take the elementwise path.
+    """
     if not value_checks_active() or target.numel() == 0:
+        return
+    low, high = torch.aminmax(target.detach())
+    if bool((low >= 0) & (high < num_classes)):
         return
     bad = (target < 0) | (target >= num_classes)
     if ignore_index is not None:

@@ -24,10 +24,11 @@ the statistics over the ranks between the second and the third:
 from __future__ import annotations
 
 import math
-from typing import Final, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from deeplossdive._distributed import all_reduce_sum, reduce_over_ranks, world_size
 from deeplossdive._numerics import upcast
@@ -107,26 +108,62 @@ def softmax_statistics(
     num_classes = check_num_classes(function, "logits", logits)
     check_class_indices(function, target, num_classes, ignore_index)
 
-    valid = (target != ignore_index).unsqueeze(1)
-    # Ignored pixels may hold anything (padding, NaN): zero their logits so that neither the value
-    # nor the gradient of the kept pixels can be poisoned by 0 · NaN.
-    work = upcast(logits).masked_fill(~valid, 0.0)
-    mask = valid.to(work.dtype)
-    probs = torch.softmax(work, dim=1) * mask
-    classes = torch.arange(num_classes, device=target.device).view(
-        1, num_classes, *[1] * (target.dim() - 1)
-    )
-    one_hot = (target.unsqueeze(1) == classes).to(work.dtype) * mask
-    support = _spatial_sum(mask).expand(-1, num_classes)
+    batch, spatial = logits.shape[0], math.prod(logits.shape[2:])
+    flat = target.reshape(batch, 1, spatial)
+    valid = flat != ignore_index
+    # With value checks off, a label outside [0, C) matches no class, as in a one-hot encoding.
+    hit = valid & (flat >= 0) & (flat < num_classes)
+    labels = torch.where(hit, flat, 0).long()
+    work = upcast(logits).reshape(batch, num_classes, spatial)
+    tp, predicted = _SoftmaxCounts.apply(work, labels, valid, hit)  # type: ignore[no-untyped-call]
+    # The label counts: one-hot sums, without the one-hot tensor (no gradient).
+    count = torch.zeros_like(tp).scatter_add_(1, labels.squeeze(1), hit.squeeze(1).to(tp.dtype))
+    # FP = sum p - TP and FN = count - TP: the sums of the formulas, from two soft sums.
     stats = OverlapStatistics(
-        tp=_spatial_sum(probs * one_hot),
-        fp=_spatial_sum(probs * (1 - one_hot)),
-        fn=_spatial_sum((1 - probs) * one_hot),
-        support=support,
+        tp=tp,
+        fp=predicted - tp,
+        fn=count - tp,
+        support=count.sum(dim=1, keepdim=True).expand(-1, num_classes),
     )
     if include_background:
         return stats
     return OverlapStatistics(*(statistic[:, 1:] for statistic in stats))
+
+
+class _SoftmaxCounts(torch.autograd.Function):
+    r"""$TP_{nc} = \sum_i p_{nci} g_{nci}$ and $\sum_i p_{nci}$ over the valid pixels, $(N, C)$.
+
+    Inputs: `logits` $(N, C, S)$, `labels` $(N, 1, S)$ int64 (0 where ignored), `valid`
+    $(N, 1, S)$ bool (not ignored), `hit` $(N, 1, S)$ bool (valid, with a label in $[0, C)$).
+    Neither the one-hot target nor a product with it is ever formed: $TP$ gathers $p$ at the
+    labels and adds it up per class. The probabilities of ignored pixels are
+    set to 0 in place (whatever their logits hold, NaN included), which removes them from both
+    sums and, in the backward pass, makes their gradient exactly 0. The backward pass is
+    $\partial / \partial p_{ci} = \bar P_{nc} + \bar T_{nc} [y_i = c]$ on valid pixels,
+    then the softmax's. It keeps one tensor of the input's size, the probabilities, where the
+    autograd graph of the sums of products keeps and revisits several. Second derivatives are
+    not implemented (`once_differentiable`).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, logits: Tensor, labels: Tensor, valid: Tensor, hit: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        probs = torch.softmax(logits, dim=1).masked_fill_(~valid, 0.0)
+        tp = torch.zeros(probs.shape[:2], dtype=probs.dtype, device=probs.device)
+        tp.scatter_add_(1, labels.squeeze(1), probs.gather(1, labels).mul_(hit).squeeze(1))
+        predicted = probs.sum(dim=2)
+        ctx.save_for_backward(probs, labels, valid, hit)
+        return tp, predicted
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_tp: Tensor, grad_predicted: Tensor) -> tuple[Tensor | None, ...]:
+        probs, labels, valid, hit = ctx.saved_tensors
+        grad_probs = grad_predicted.unsqueeze(2).mul(valid)
+        at_label = grad_tp.gather(1, labels.squeeze(1)).unsqueeze(1).mul_(hit)
+        grad_probs.scatter_add_(1, labels, at_label)
+        return torch._softmax_backward_data(grad_probs, probs, 1, probs.dtype), None, None, None
 
 
 def sigmoid_statistics(function: str, logits: Tensor, target: Tensor) -> OverlapStatistics:
