@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from deeplossdive import value_checks
+from deeplossdive import Reduction, value_checks
 from deeplossdive.functional import focal_loss, sigmoid_focal_loss
 from deeplossdive.nn import FocalLoss, SigmoidFocalLoss
 from tests.harness import REDUCTIONS, ErrorCase, Inputs, LossContract, LossSpec
@@ -451,3 +451,27 @@ def test_value_without_autograd_equals_value_with_it() -> None:
         plain = sigmoid_focal_loss(logits, target, gamma=0.5, reduction="none")
     tracked = sigmoid_focal_loss(logits.requires_grad_(True), target, gamma=0.5, reduction="none")
     torch.testing.assert_close(plain, tracked.detach(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sigmoid_focal_in_cache_sized_chunks(reduction: Reduction, dtype: torch.dtype) -> None:
+    """Above 65 536 elements the CPU path works chunk by chunk (the last one partial): the same
+    values and gradients as the composite formula (the path a target with a gradient takes)."""
+    gen = torch.Generator().manual_seed(7)
+    logits = (3 * torch.randn(301, 257, generator=gen, dtype=dtype)).requires_grad_()
+    target = torch.rand(301, 257, generator=gen, dtype=dtype)
+    chunked = sigmoid_focal_loss(logits, target, gamma=1.5, alpha=0.3, reduction=reduction)
+    composite = sigmoid_focal_loss(
+        logits, target.clone().requires_grad_(), gamma=1.5, alpha=0.3, reduction=reduction
+    )
+    torch.testing.assert_close(chunked, composite)
+    (grad_chunked,) = torch.autograd.grad(chunked.sum(), logits)
+    (grad_composite,) = torch.autograd.grad(composite.sum(), logits)
+    torch.testing.assert_close(grad_chunked, grad_composite)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            sigmoid_focal_loss(logits, target, gamma=1.5, alpha=0.3, reduction=reduction), chunked
+        )
+    oracle = oracles.sigmoid_focal(logits, target, gamma=1.5, alpha=0.3, reduction=reduction)
+    torch.testing.assert_close(chunked.detach(), oracle.to(dtype))

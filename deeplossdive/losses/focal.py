@@ -198,7 +198,10 @@ def sigmoid_focal_loss(
         )
         return reduced.to(logits.dtype)
     else:
-        loss = _sigmoid_focal_terms(work, target, float(gamma), alpha, with_gradient=False)[0]
+        reduced, _ = _sigmoid_focal_in_chunks(
+            work, target, float(gamma), alpha, reduction, with_gradient=False
+        )
+        return reduced.to(logits.dtype)
     return reduce_loss(loss, reduction).to(logits.dtype)
 
 
@@ -306,12 +309,14 @@ class _SigmoidFocal(torch.autograd.Function):
         alpha: float | None,
         reduction: Reduction,
     ) -> Tensor:
-        loss, gradient = _sigmoid_focal_terms(logits, target, gamma, alpha, with_gradient=True)
-        ctx.save_for_backward(gradient)
-        ctx.reduction = reduction
         # Reduced here, so that the backward pass scales the kept gradient by one number
         # instead of receiving the mean's gradient as a full tensor.
-        return reduce_loss(loss, reduction)
+        loss, gradient = _sigmoid_focal_in_chunks(
+            logits, target, gamma, alpha, reduction, with_gradient=True
+        )
+        ctx.save_for_backward(gradient)
+        ctx.reduction = reduction
+        return loss
 
     @staticmethod
     @once_differentiable
@@ -320,6 +325,60 @@ class _SigmoidFocal(torch.autograd.Function):
         if ctx.reduction == "mean":
             grad = grad / max(gradient.numel(), 1)
         return gradient * grad, None, None, None, None
+
+
+_CHUNK = 1 << 16
+"""Elements per chunk on the CPU: the few buffers of one chunk (256 KiB each in float32) stay in
+the L2 cache, where the same passes over the whole tensor would go to memory each time."""
+
+
+def _sigmoid_focal_in_chunks(
+    logits: Tensor,
+    target: Tensor,
+    gamma: float,
+    alpha: float | None,
+    reduction: Reduction,
+    *,
+    with_gradient: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """The reduced loss and (optionally) its unreduced gradient:
+    [`_sigmoid_focal_terms`][deeplossdive.losses.focal._sigmoid_focal_terms], chunk by chunk
+    on the CPU.
+
+    Its dozen element-wise passes each read and write every buffer; over the whole of a large
+    tensor they run at memory speed, chunk by chunk at cache speed (about twice as fast for
+    (65536, 80) on two cores). Elsewhere (CUDA: one kernel launch per pass and chunk), for small
+    inputs and under `torch.compile` (which fuses the passes itself) the terms are computed in
+    one piece. `"sum"` and `"mean"` add up the chunks' sums: no tensor of the loss's size.
+    """
+    if logits.device.type != "cpu" or logits.numel() <= _CHUNK or torch.compiler.is_compiling():
+        loss, gradient = _sigmoid_focal_terms(
+            logits, target, gamma, alpha, with_gradient=with_gradient
+        )
+        return reduce_loss(loss, reduction), gradient
+    flat_logits, flat_target = logits.reshape(-1), target.reshape(-1)
+    unreduced = torch.empty_like(flat_logits) if reduction == "none" else None
+    sums = []
+    gradient = torch.empty_like(flat_logits) if with_gradient else None
+    for start in range(0, flat_logits.numel(), _CHUNK):
+        part = slice(start, start + _CHUNK)
+        part_loss, part_gradient = _sigmoid_focal_terms(
+            flat_logits[part], flat_target[part], gamma, alpha, with_gradient=with_gradient
+        )
+        if unreduced is None:
+            sums.append(part_loss.sum())
+        else:
+            unreduced[part] = part_loss
+        if gradient is not None and part_gradient is not None:
+            gradient[part] = part_gradient
+    grad_out = None if gradient is None else gradient.view_as(logits)
+    if unreduced is not None:
+        return unreduced.view_as(logits), grad_out
+    # reduce_loss's plain sum and mean, from the chunks' sums (numel > _CHUNK: never empty).
+    total = torch.stack(sums).sum()
+    if reduction == "sum":
+        return total, grad_out
+    return total / flat_logits.numel(), grad_out
 
 
 def _sigmoid_focal_terms(
