@@ -186,45 +186,47 @@ def build_cases() -> list[Case]:
     def ours(name: str, fn: LossFn) -> list[Impl]:
         return [Impl(name, fn, "ours"), Impl(f"{name}, compiled", fn, "compiled", compile=True)]
 
-    cases: list[Case] = []
-    for n, c in ((4096, 1000), (65536, 10)):
-        cases.append(
+    def against_cross_entropy(
+        name: str, title: str, impls: list[Impl], target: float, target_text: str
+    ) -> list[Case]:
+        """One case per size of class logits, each timed against F.cross_entropy."""
+        return [
             Case(
-                key=f"cross-entropy-{n}x{c}",
-                title=f"cross-entropy, logits ({n}, {c})",
+                key=f"{name}-{n}x{c}",
+                title=f"{title}, logits ({n}, {c})",
                 make=_classes(n, c),
                 differentiable=(0,),
                 reference=Impl("F.cross_entropy", lambda x, y: F.cross_entropy(x, y), "torch"),
-                impls=ours("cross_entropy", lambda x, y: D.cross_entropy(x, y)),
-                # torch's kernel plus named errors: "as fast as F.cross_entropy", within noise.
-                target=1.1,
-                target_text="within 1.1× of F.cross_entropy",
+                impls=impls,
+                target=target,
+                target_text=target_text,
             )
-        )
+            for n, c in ((4096, 1000), (65536, 10))
+        ]
+
+    # torch's kernel plus named errors: "as fast as F.cross_entropy", within noise.
+    cases = against_cross_entropy(
+        "cross-entropy",
+        "cross-entropy",
+        ours("cross_entropy", lambda x, y: D.cross_entropy(x, y)),
+        1.1,
+        "within 1.1× of F.cross_entropy",
+    )
     monai_softmax_focal = MonaiFocalLoss(to_onehot_y=True, use_softmax=True, gamma=2.0)
-    for n, c in ((4096, 1000), (65536, 10)):
-        cases.append(
-            Case(
-                key=f"focal-{n}x{c}",
-                title=f"softmax focal, logits ({n}, {c})",
-                make=_classes(n, c),
-                differentiable=(0,),
-                reference=Impl("F.cross_entropy", lambda x, y: F.cross_entropy(x, y), "torch"),
-                impls=[
-                    *ours("focal_loss", lambda x, y: D.focal_loss(x, y, gamma=2.0)),
-                    Impl(
-                        "kornia focal_loss",
-                        lambda x, y: kl.focal_loss(x, y, None, gamma=2.0, reduction="mean"),
-                    ),
-                    Impl(
-                        "MONAI FocalLoss(use_softmax)",
-                        lambda x, y: monai_softmax_focal(x, y[:, None]),
-                    ),
-                ],
-                target=1.2,
-                target_text="≤ 1.2× F.cross_entropy",
-            )
-        )
+    cases += against_cross_entropy(
+        "focal",
+        "softmax focal",
+        [
+            *ours("focal_loss", lambda x, y: D.focal_loss(x, y, gamma=2.0)),
+            Impl(
+                "kornia focal_loss",
+                lambda x, y: kl.focal_loss(x, y, None, gamma=2.0, reduction="mean"),
+            ),
+            Impl("MONAI FocalLoss(use_softmax)", lambda x, y: monai_softmax_focal(x, y[:, None])),
+        ],
+        1.2,
+        "≤ 1.2× F.cross_entropy",
+    )
     monai_sigmoid_focal = MonaiFocalLoss(gamma=2.0, alpha=0.25)
     cases.append(
         Case(
