@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
+from pathlib import Path
 from typing import assert_type
 
 import torch
@@ -12,6 +15,7 @@ import deeplossdive
 from deeplossdive import functional, nn
 from deeplossdive.functional import focal_loss
 from deeplossdive.nn import FocalLoss, Loss
+from tests.harness import LossContract
 
 
 def test_call_of_a_loss_module_is_typed_tensor() -> None:
@@ -57,3 +61,24 @@ def test_py_typed_is_shipped() -> None:
     from importlib.resources import files
 
     assert files("deeplossdive").joinpath("py.typed").is_file()
+
+
+def test_every_function_has_a_spec_in_the_shared_tester() -> None:
+    """Adding a loss means adding a `LossSpec`: each public function is the `spec.function` of a
+    `LossContract` class in tests/test_<loss>.py (oracle, gradcheck, stability, compile, ...),
+    and that spec's module is the function's twin."""
+    specs: dict[str, set[str]] = {}
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if not info.name.startswith("test_"):
+            continue
+        module = importlib.import_module(f"tests.{info.name}")
+        for value in vars(module).values():
+            if not (isinstance(value, type) and issubclass(value, LossContract)):
+                continue
+            spec = getattr(value, "spec", None)
+            if spec is not None:
+                specs.setdefault(spec.function.__name__, set()).add(spec.module.__name__)
+    missing = sorted(set(functional.__all__) - set(specs))
+    assert not missing, f"public functions without a LossSpec: {missing}"
+    for name, modules in specs.items():
+        assert modules <= set(nn.__all__), (name, modules)
