@@ -136,10 +136,11 @@ class _SoftmaxCounts(torch.autograd.Function):
     Inputs: `logits` $(N, C, S)$, `labels` $(N, 1, S)$ int64 (0 where ignored), `valid`
     $(N, 1, S)$ bool (not ignored), `hit` $(N, 1, S)$ bool (valid, with a label in $[0, C)$).
     Neither the one-hot target nor a product with it is ever formed: $TP$ gathers $p$ at the
-    labels and adds it up per class. The probabilities of ignored pixels are
-    set to 0 in place (whatever their logits hold, NaN included), which removes them from both
-    sums and, in the backward pass, makes their gradient exactly 0. The backward pass is
-    $\partial / \partial p_{ci} = \bar P_{nc} + \bar T_{nc} [y_i = c]$ on valid pixels,
+    labels and adds it up per class. The probabilities of ignored pixels are set to 0 in place
+    (whatever their logits hold, NaN included), which removes them from both sums and, in the
+    backward pass, makes their gradient exactly 0. With $\bar T$ and $\bar P$ the incoming
+    gradients of the two outputs, the backward pass is
+    $\partial / \partial p_{nci} = \bar P_{nc} + \bar T_{nc} [y_{ni} = c]$ on valid pixels,
     then the softmax's. It keeps one tensor of the input's size, the probabilities, where the
     autograd graph of the sums of products keeps and revisits several. Second derivatives are
     not implemented (`once_differentiable`).
