@@ -488,6 +488,11 @@ def test_notebook_pages_show_plots_and_offer_the_notebook(
         assert notebook["nbformat"] == 4
         outputs = [cell.get("outputs") for cell in notebook["cells"] if cell["cell_type"] == "code"]
         assert not any(outputs), f"/{report.path}: the offered notebook carries outputs"
+        # Downloaded or opened in Colab, a link relative to the page would lead nowhere.
+        markdown = "".join(
+            "".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "markdown"
+        )
+        assert "](../" not in markdown, f"/{report.path}: relative links in the offered notebook"
 
 
 CASE_STUDIES = sorted((ROOT / "docs" / "notebooks").glob("*.ipynb"))

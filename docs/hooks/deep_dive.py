@@ -22,6 +22,7 @@ facts, or when a plot or a notebook cannot be made. Nothing is cached between bu
 
 from __future__ import annotations
 
+import json
 import logging
 import posixpath
 import re
@@ -70,6 +71,7 @@ class State:
     pages: dict[str, LossPage] = field(default_factory=dict)
     api_pages: dict[str, str] = field(default_factory=dict)  # identifier -> page URI
     nav_order: list[str] = field(default_factory=list)
+    studies: list[str] = field(default_factory=list)  # the case studies' notebooks in the site
     seconds: float = 0.0  # time spent making the plots and notebooks
 
 
@@ -129,6 +131,7 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
     STATE.site = f"https://{owner}.github.io/{name}/"
     STATE.pages.clear()
     STATE.api_pages.clear()
+    STATE.studies.clear()
     STATE.nav_order = _nav_uris(config.nav)
     return config
 
@@ -343,6 +346,7 @@ def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -
         return html
     name = Path(page.file.abs_src_path).name
     published = posixpath.join(posixpath.dirname(page.file.dest_uri), name)
+    STATE.studies.append(published)
     links = (
         f'<p class="dld-notebook-download"><a href="{name}" download class="md-button" '
         f'title="Download {name}">Download notebook</a> '
@@ -352,7 +356,32 @@ def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -
     return links + html
 
 
+_RELATIVE_LINK = re.compile(r"\]\((\.\.?/[^)\s]*)\)")
+
+
+def _absolute_links(notebook: Path, page_dir: str) -> None:
+    """Make the relative links of a copied notebook's Markdown cells absolute to the site.
+
+    mkdocs-jupyter copies a case study as it is (after the pages are written), and its links
+    (`../../losses/dice/`) are relative to its page: right on the site, broken in the
+    downloaded file and in Colab.
+    """
+    content = json.loads(notebook.read_text(encoding="utf-8"))
+
+    def absolute(match: re.Match[str]) -> str:
+        target = posixpath.normpath(posixpath.join(page_dir, match[1]))
+        return f"]({STATE.site}{target}{'/' if match[1].endswith('/') else ''})"
+
+    for cell in content["cells"]:
+        if cell["cell_type"] == "markdown":
+            source = "".join(cell["source"])
+            cell["source"] = _RELATIVE_LINK.sub(absolute, source).splitlines(keepends=True)
+    notebook.write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n", "utf-8")
+
+
 def on_post_build(config: MkDocsConfig) -> None:
+    for published in STATE.studies:
+        _absolute_links(Path(config.site_dir) / published, posixpath.dirname(published))
     total = sum(len(info.plots) for info in STATE.pages.values())
     LOG.info(
         "deep_dive: %d plots and %d notebooks for %d loss pages, made in %.1f s",
