@@ -147,7 +147,7 @@ def softmax_errors(
             "empty",
             lambda: function(logits, target, empty="nan"),
             ValueError,
-            f"{name}: empty must be one of 'one', 'zero', 'ignore', got 'nan'",
+            f"{name}: empty must be one of 'one', 'zero', 'ignore', 'ignore_absent', got 'nan'",
         ),
         ErrorCase(
             "not-a-tensor",
@@ -165,7 +165,8 @@ def softmax_errors(
             "module-empty",
             lambda: module(empty="skip"),
             ValueError,
-            f"{module_name}: empty must be one of 'one', 'zero', 'ignore', got 'skip'",
+            f"{module_name}: empty must be one of 'one', 'zero', 'ignore', 'ignore_absent', "
+            "got 'skip'",
         ),
         ErrorCase(
             "module-aggregation",
@@ -229,7 +230,7 @@ def sigmoid_errors(
             "empty",
             lambda: function(logits, target, empty=1.0),
             ValueError,
-            f"{name}: empty must be one of 'one', 'zero', 'ignore', got 1.0",
+            f"{name}: empty must be one of 'one', 'zero', 'ignore', 'ignore_absent', got 1.0",
         ),
         ErrorCase(
             "module-smooth",
@@ -284,6 +285,7 @@ DICE = LossSpec(
         {"include_background": False, "smooth": 1.0},
         {"aggregation": "batch", "include_background": False, "empty": "zero"},
         {"empty": "ignore", "smooth": 0.1},
+        {"empty": "ignore_absent"},
     ),
     saturate=class_saturate,
     perfect=class_perfect,
@@ -303,6 +305,7 @@ SIGMOID_DICE = LossSpec(
         {"aggregation": "batch"},
         {"smooth": 1.0, "empty": "zero"},
         {"aggregation": "batch", "empty": "ignore", "smooth": 0.1},
+        {"empty": "ignore_absent"},
     ),
     saturate=mask_saturate,
     perfect=mask_perfect,
@@ -356,7 +359,7 @@ def check_empty_policy(
 
 @pytest.mark.parametrize("aggregation", ["per_image", "batch"])
 @pytest.mark.parametrize("smooth", [0.0, 1e-5])
-@pytest.mark.parametrize("empty", ["one", "zero", "ignore"])
+@pytest.mark.parametrize("empty", ["one", "zero", "ignore", "ignore_absent"])
 def test_empty_policy_softmax(empty: str, smooth: float, aggregation: str) -> None:
     inputs = empty_class_inputs()
     for function, oracle, extra in SOFTMAX_CASES:
@@ -365,7 +368,7 @@ def test_empty_policy_softmax(empty: str, smooth: float, aggregation: str) -> No
 
 @pytest.mark.parametrize("aggregation", ["per_image", "batch"])
 @pytest.mark.parametrize("smooth", [0.0, 1e-5])
-@pytest.mark.parametrize("empty", ["one", "zero", "ignore"])
+@pytest.mark.parametrize("empty", ["one", "zero", "ignore", "ignore_absent"])
 def test_empty_policy_sigmoid(empty: str, smooth: float, aggregation: str) -> None:
     inputs = empty_mask_inputs()
     for function, oracle, extra in SIGMOID_CASES:
@@ -382,6 +385,25 @@ def test_empty_entry_values() -> None:
     mean_ignore = dice_loss(logits, target, smooth=0.0, empty="ignore")
     unreduced = dice_loss(logits, target, smooth=0.0, empty="one", reduction="none")
     torch.testing.assert_close(mean_ignore, unreduced.sum() / (unreduced.numel() - 1))
+
+
+def test_ignore_absent_leaves_out_every_entry_with_an_empty_target() -> None:
+    """Image 1 lacks class 1 but predicts some of it: "ignore" keeps that entry (loss about 1),
+    "ignore_absent" leaves it out with the empty entry of image 0 (class 2), and its mean is
+    the mean of the unreduced loss over the entries whose target is not empty."""
+    logits, target = empty_class_inputs()
+    unreduced = dice_loss(logits, target, empty="ignore_absent", reduction="none")
+    present = F.one_hot(target, 3).sum(dim=(1, 2)) > 0
+    assert present.tolist() == [[True, True, False], [True, False, True]]
+    assert (unreduced[~present] == 0).all()
+    kept = dice_loss(logits, target, reduction="none")[present]
+    torch.testing.assert_close(dice_loss(logits, target, empty="ignore_absent"), kept.mean())
+    assert dice_loss(logits, target, empty="ignore", reduction="none")[1, 1] > 0.9
+    # Batch aggregation: every class occurs somewhere in the batch, so nothing is left out.
+    torch.testing.assert_close(
+        dice_loss(logits, target, aggregation="batch", empty="ignore_absent"),
+        dice_loss(logits, target, aggregation="batch"),
+    )
 
 
 def test_naive_dice_is_nan_on_an_empty_entry() -> None:
@@ -652,6 +674,9 @@ def test_smp_zeroes_a_class_absent_from_the_batch() -> None:
     # SMP counts class 2 as loss 0 in its mean; ours scores its false positives: loss 1.
     assert ours[2].item() == 1.0
     torch.testing.assert_close(theirs, (ours[0] + ours[1]) / 3)
+    # empty="ignore_absent" leaves it out of the mean instead: SMP's value times 3 / 2.
+    absent = dice_loss(logits, target, smooth=0.0, aggregation="batch", empty="ignore_absent")
+    torch.testing.assert_close(absent, theirs * 3 / 2)
 
 
 def test_torch_nn_has_no_dice_loss() -> None:

@@ -81,6 +81,7 @@ OVERLAP_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("batch-sum-ignore", {"aggregation": "batch", "reduction": "sum", "empty": "ignore"}),
     ("per_image-mean", {"aggregation": "per_image"}),
     ("per_image-mean-ignore", {"aggregation": "per_image", "empty": "ignore"}),
+    ("per_image-mean-ignore_absent", {"aggregation": "per_image", "empty": "ignore_absent"}),
     ("per_image-sum", {"aggregation": "per_image", "reduction": "sum"}),
 )
 # Rows of the global batch on each rank: unequal on purpose (a custom sampler's last batch).

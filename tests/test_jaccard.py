@@ -86,7 +86,7 @@ class TestSigmoidJaccardLoss(LossContract):
 
 @pytest.mark.parametrize("aggregation", ["per_image", "batch"])
 @pytest.mark.parametrize("smooth", [0.0, 1e-5])
-@pytest.mark.parametrize("empty", ["one", "zero", "ignore"])
+@pytest.mark.parametrize("empty", ["one", "zero", "ignore", "ignore_absent"])
 def test_empty_policy(empty: str, smooth: float, aggregation: str) -> None:
     check_empty_policy(
         jaccard_loss, oracles.jaccard, empty_class_inputs(), empty, smooth, aggregation, {}

@@ -240,7 +240,7 @@ def test_beta_above_alpha_punishes_misses_more() -> None:
 
 @pytest.mark.parametrize("aggregation", ["per_image", "batch"])
 @pytest.mark.parametrize("smooth", [0.0, 1e-5])
-@pytest.mark.parametrize("empty", ["one", "zero", "ignore"])
+@pytest.mark.parametrize("empty", ["one", "zero", "ignore", "ignore_absent"])
 def test_empty_policy(empty: str, smooth: float, aggregation: str) -> None:
     extra = {"alpha": 0.3, "beta": 0.7, "gamma": 0.75}
     check_empty_policy(

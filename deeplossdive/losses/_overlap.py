@@ -51,9 +51,10 @@ Aggregation = Literal["per_image", "batch"]
 """`"per_image"`: one ratio per (image, class); `"batch"`: one per class, counts summed over N."""
 AGGREGATIONS: Final[tuple[Aggregation, ...]] = ("per_image", "batch")
 
-EmptyPolicy = Literal["one", "zero", "ignore"]
-"""The score of an entry whose target and prediction are both empty: 1, 0, or left out."""
-EMPTY_POLICIES: Final[tuple[EmptyPolicy, ...]] = ("one", "zero", "ignore")
+EmptyPolicy = Literal["one", "zero", "ignore", "ignore_absent"]
+"""The score of an entry whose target and prediction are both empty: 1, 0, or left out; or
+`"ignore_absent"`: every entry whose target is empty is left out, whatever is predicted."""
+EMPTY_POLICIES: Final[tuple[EmptyPolicy, ...]] = ("one", "zero", "ignore", "ignore_absent")
 
 
 class OverlapStatistics(NamedTuple):
@@ -220,8 +221,10 @@ def overlap_loss(
 
     An entry is *empty* when $TP + FP + FN = 0$: its target and its prediction are both empty,
     and without smoothing its ratio is $0/0$. Its score is then 1 (`"one"`), 0 (`"zero"`), or it
-    gets weight 0 (`"ignore"`), as does every entry without a valid pixel. The ratio is taken with
-    a denominator of 1 at zero denominators, so neither the value nor the gradient is ever NaN.
+    gets weight 0 (`"ignore"`), as does every entry without a valid pixel. `"ignore_absent"`
+    gives weight 0 to every entry whose target is empty, $TP + FN = 0$, predicted or not. The
+    ratio is taken with a denominator of 1 at zero denominators, so neither the value nor the
+    gradient is ever NaN.
 
     `over_ranks=True` (per-image aggregation with `distributed=True`): the entries are this
     rank's share of the global batch, and the reduction sums $\sum w \ell$ and $\sum w$ over
@@ -231,6 +234,8 @@ def overlap_loss(
     excluded = stats.support == 0
     if empty == "ignore":
         excluded = excluded | is_empty
+    elif empty == "ignore_absent":
+        excluded = excluded | ((stats.tp + stats.fn) == 0)
     safe_denominator = torch.where(denominator == 0, torch.ones_like(denominator), denominator)
     score = numerator / safe_denominator
     empty_score = 0.0 if empty == "zero" else 1.0

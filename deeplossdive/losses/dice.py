@@ -58,6 +58,9 @@ def dice_loss(
     - An entry whose target and prediction are both empty, $TP + FP + FN = 0$, has the ratio
       $0/0$ without smoothing. Its score is set by `empty`: `"one"` (a perfect score, loss 0, the
       limit of the smoothed ratio), `"zero"` (loss 1), or `"ignore"` (left out of the mean).
+      An entry whose target is empty but whose prediction is not gets the smoothed ratio
+      $s / (FP + s)$, a loss of about 1 with a vanishing gradient, unless
+      `empty="ignore_absent"` leaves out every entry with an empty target.
       An image whose pixels are all `ignore_index` is always left out. The result is never NaN.
     - `"mean"` averages $\ell$ over the entries kept, `"sum"` adds them; `"none"` returns them
       all, left-out entries as 0.
@@ -78,7 +81,8 @@ def dice_loss(
             over the images, a ratio per class).
         ignore_index: Target value whose pixels contribute to no count.
         empty: Score of an entry with empty target and empty prediction: `"one"`, `"zero"` or
-            `"ignore"`.
+            `"ignore"`; or `"ignore_absent"`: leave out every entry whose target is empty,
+            whatever is predicted.
         reduction: `"none"`, `"mean"` or `"sum"`.
         distributed: Compute the loss of the global batch of a `torch.distributed` process
             group, on every rank: `"batch"` sums the counts over the ranks before the ratio,
@@ -172,7 +176,8 @@ def sigmoid_dice_loss(
         aggregation: `"per_image"` (a ratio per image and channel) or `"batch"` (counts summed
             over the images, a ratio per channel).
         empty: Score of an entry with empty target and empty prediction: `"one"`, `"zero"` or
-            `"ignore"`.
+            `"ignore"`; or `"ignore_absent"`: leave out every entry whose target is empty,
+            whatever is predicted.
         reduction: `"none"`, `"mean"` or `"sum"`.
         distributed: Compute the loss of the global batch of a `torch.distributed` process
             group, on every rank: `"batch"` sums the counts over the ranks before the ratio,
@@ -232,7 +237,7 @@ class DiceLoss(Loss[Reduction]):
         include_background: Whether class 0 takes part.
         aggregation: `"per_image"` or `"batch"`.
         ignore_index: Target value to ignore.
-        empty: `"one"`, `"zero"` or `"ignore"`.
+        empty: `"one"`, `"zero"`, `"ignore"` or `"ignore_absent"`.
         reduction: `"none"`, `"mean"` or `"sum"`.
         distributed: The loss of the global batch of the process group (`"mean"`, `"sum"`).
 
@@ -296,7 +301,7 @@ class SigmoidDiceLoss(Loss[Reduction]):
     Args:
         smooth: $s \\ge 0$, added to the numerator and the denominator.
         aggregation: `"per_image"` or `"batch"`.
-        empty: `"one"`, `"zero"` or `"ignore"`.
+        empty: `"one"`, `"zero"`, `"ignore"` or `"ignore_absent"`.
         reduction: `"none"`, `"mean"` or `"sum"`.
         distributed: The loss of the global batch of the process group (`"mean"`, `"sum"`).
 

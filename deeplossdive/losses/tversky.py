@@ -97,7 +97,8 @@ def tversky_loss(
             over the images, a ratio per class).
         ignore_index: Target value whose pixels contribute to no count.
         empty: Score of an entry with empty target and empty prediction: `"one"`, `"zero"` or
-            `"ignore"`.
+            `"ignore"`; or `"ignore_absent"`: leave out every entry whose target is empty,
+            whatever is predicted.
         reduction: `"none"`, `"mean"` or `"sum"`.
         distributed: Compute the loss of the global batch of a `torch.distributed` process
             group, on every rank: `"batch"` sums the counts over the ranks before the ratio,
@@ -203,7 +204,8 @@ def sigmoid_tversky_loss(
         aggregation: `"per_image"` (a ratio per image and channel) or `"batch"` (counts summed
             over the images, a ratio per channel).
         empty: Score of an entry with empty target and empty prediction: `"one"`, `"zero"` or
-            `"ignore"`.
+            `"ignore"`; or `"ignore_absent"`: leave out every entry whose target is empty,
+            whatever is predicted.
         reduction: `"none"`, `"mean"` or `"sum"`.
         distributed: Compute the loss of the global batch of a `torch.distributed` process
             group, on every rank: `"batch"` sums the counts over the ranks before the ratio,
@@ -275,7 +277,7 @@ class TverskyLoss(Loss[Reduction]):
         include_background: Whether class 0 takes part.
         aggregation: `"per_image"` or `"batch"`.
         ignore_index: Target value to ignore.
-        empty: `"one"`, `"zero"` or `"ignore"`.
+        empty: `"one"`, `"zero"`, `"ignore"` or `"ignore_absent"`.
         reduction: `"none"`, `"mean"` or `"sum"`.
         distributed: The loss of the global batch of the process group (`"mean"`, `"sum"`).
 
@@ -351,7 +353,7 @@ class SigmoidTverskyLoss(Loss[Reduction]):
         gamma: Exponent $\\gamma > 0$ (focal Tversky); 1 is the Tversky loss.
         smooth: $s \\ge 0$, added to the numerator and the denominator.
         aggregation: `"per_image"` or `"batch"`.
-        empty: `"one"`, `"zero"` or `"ignore"`.
+        empty: `"one"`, `"zero"`, `"ignore"` or `"ignore_absent"`.
         reduction: `"none"`, `"mean"` or `"sum"`.
         distributed: The loss of the global batch of the process group (`"mean"`, `"sum"`).
 

@@ -98,6 +98,10 @@ def _finish(
                 losses.append(0.0)
                 weights.append(0.0)
                 continue
+            if true == 0 and empty == "ignore_absent":  # empty target, whatever is predicted
+                losses.append(0.0)
+                weights.append(0.0)
+                continue
             if predicted == 0 and true == 0:  # empty target and empty prediction
                 if empty == "ignore":
                     losses.append(0.0)
