@@ -607,6 +607,22 @@ def test_matches_kornia_macro_when_every_class_is_present() -> None:
     torch.testing.assert_close(dice_loss(logits, target, smooth=0.0), theirs)
 
 
+def test_matches_kornia_macro_with_absent_classes() -> None:
+    """kornia's "macro" Dice leaves out the classes absent from an image's target, like
+    empty="ignore_absent", then averages each image's mean over the images."""
+    target = every_class_in_every_image(3, 4, seed=30)
+    target[0][target[0] == 2] = 1  # image 0 lacks class 2
+    target[1][target[1] == 3] = 0  # image 1 lacks class 3
+    logits = torch.randn(
+        3, 4, 5, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(31)
+    )
+    theirs = kornia.losses.dice_loss(logits, target, average="macro", eps=0.0)
+    kept = dice_loss(logits, target, smooth=0.0, empty="ignore_absent", reduction="none")
+    present = F.one_hot(target, 4).sum(dim=(1, 2)) > 0
+    assert present.sum(dim=1).tolist() == [3, 3, 4]
+    torch.testing.assert_close(theirs, (kept.sum(dim=1) / present.sum(dim=1)).mean())
+
+
 def test_kornia_micro_dice_is_one_minus_the_mean_true_class_probability() -> None:
     """kornia's default "micro" Dice pools the classes: Σ_c |X_c| = Σ_c |Y_c| = pixels, so it is
     1 − mean p_t, a soft accuracy with no overlap-per-class behaviour."""

@@ -354,6 +354,13 @@ def test_kornia_leaves_out_absent_classes() -> None:
     ours = tversky_loss(logits, target, smooth=0.0, reduction="none")
     assert ours[0, 2].item() == 1.0
     torch.testing.assert_close(theirs, (ours[0, :2].mean() + ours[1].mean()) / 2)
+    # empty="ignore_absent" drops it too: kornia's value is then the mean over the images of
+    # each image's mean over its kept entries.
+    kept = tversky_loss(logits, target, smooth=0.0, empty="ignore_absent", reduction="none")
+    present = F.one_hot(target, 3).sum(dim=(1, 2)) > 0
+    assert kept[0, 2].item() == 0.0
+    assert present.sum().item() == 5
+    torch.testing.assert_close(theirs, (kept.sum(dim=1) / present.sum(dim=1)).mean())
 
 
 def smp_soft_tversky_score(
