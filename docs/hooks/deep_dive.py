@@ -166,11 +166,15 @@ def _api_url(identifier: str) -> str | None:
     return None if uri is None else f"{_site_url(uri)}#{identifier}"
 
 
+_NOT_RELATIVE = re.compile(r"^[a-z][a-z0-9+.-]*:|^#|^/")
+"""A link target with a scheme, an anchor of the page itself, or a root-absolute path."""
+
+
 def _notebook(file: File, markdown: str) -> str:
     base = posixpath.dirname(file.src_uri)
 
     def link_url(target: str) -> str:
-        if re.match(r"^[a-z][a-z0-9+.-]*:|^#|^/", target):
+        if _NOT_RELATIVE.match(target):
             return target if not target.startswith("#") else _site_url(file.src_uri) + target
         path, _, anchor = target.partition("#")
         uri = posixpath.normpath(posixpath.join(base, path))
@@ -356,9 +360,6 @@ def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -
     return links + html
 
 
-_RELATIVE_LINK = re.compile(r"\]\((\.\.?/[^)\s]*)\)")
-
-
 def _absolute_links(notebook: Path, page_dir: str) -> None:
     """Make the relative links of a copied notebook's Markdown cells absolute to the site.
 
@@ -369,13 +370,18 @@ def _absolute_links(notebook: Path, page_dir: str) -> None:
     content = json.loads(notebook.read_text(encoding="utf-8"))
 
     def absolute(match: re.Match[str]) -> str:
-        target = posixpath.normpath(posixpath.join(page_dir, match[1]))
-        return f"]({STATE.site}{target}{'/' if match[1].endswith('/') else ''})"
+        target = match["target"]
+        if _NOT_RELATIVE.match(target):
+            return match[0]
+        path, _, anchor = target.partition("#")
+        url = STATE.site + posixpath.normpath(posixpath.join(page_dir, path))
+        url += ("/" if path.endswith("/") else "") + (f"#{anchor}" if anchor else "")
+        return f"]({url})"
 
     for cell in content["cells"]:
         if cell["cell_type"] == "markdown":
-            source = "".join(cell["source"])
-            cell["source"] = _RELATIVE_LINK.sub(absolute, source).splitlines(keepends=True)
+            source = notebooks._INLINE_LINK.sub(absolute, "".join(cell["source"]))
+            cell["source"] = source.splitlines(keepends=True)
     notebook.write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n", "utf-8")
 
 
