@@ -4,6 +4,9 @@
   bottom, in one namespace per page; a fence starting with `>>>` is checked as a doctest. Stock
   sybil silently skips `py`, `pycon` and `python title=…` fences: `tests/test_doc_fences.py`
   forbids them.
+- `docs/**/*.md`: a ```` ```python title="name.py" ```` fence is saved as that file and a
+  ```` ```console ```` fence runs its commands and checks their output (`tests/doc_scripts.py`):
+  a DDP script is started by `torchrun`, as the page tells the reader.
 - `deeplossdive/**/*.py`: every docstring example, as a doctest.
 
 Numbers compare with sybil's NUMBER flag: `tensor(0.17)` matches `tensor(0.1733)`.
@@ -21,6 +24,8 @@ from sybil.parsers.rest import DocTestParser
 from sybil.sybil import SybilCollection
 from sybil.typing import Parser
 
+from tests import doc_scripts
+
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ELLIPSIS | NORMALIZE_WHITESPACE | NUMBER
 
@@ -29,7 +34,14 @@ MARKDOWN_PARSERS: list[Parser] = [
     SkipParser(),
     ClearNamespaceParser(),
 ]
-DOCS = Sybil(MARKDOWN_PARSERS, path=str(ROOT / "docs"), patterns=["*.md", "**/*.md"], name="docs")
+DOCS = Sybil(
+    [*MARKDOWN_PARSERS, doc_scripts.ScriptParser(), doc_scripts.ConsoleParser()],
+    path=str(ROOT / "docs"),
+    patterns=["*.md", "**/*.md"],
+    name="docs",
+    setup=doc_scripts.setup,
+    teardown=doc_scripts.teardown,
+)
 README = Sybil(MARKDOWN_PARSERS, path=str(ROOT), patterns=["README.md"], name="readme")
 DOCSTRINGS = Sybil(
     parsers=[DocTestParser(optionflags=FLAGS)],

@@ -11,11 +11,15 @@ import re
 from pathlib import Path
 
 import pytest
+from sybil import Sybil
 
+from tests import doc_scripts
 from tests.doc_collection import DOCS, ROOT
 
 RUN = "python"
-SHOW_ONLY = frozenset({"text", "console", "bash", "yaml", "toml", "json", "latex"})
+# Run by tests/doc_scripts.py: a script saved under its title, and the commands that start it.
+RUN_AS_FILES = re.compile(r'python title="[\w-]+\.py"|console')
+SHOW_ONLY = frozenset({"text", "bash", "yaml", "toml", "json", "latex"})
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<marks>`{3,}|~{3,})(?P<info>.*)$")
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
@@ -39,6 +43,10 @@ def fences(path: Path) -> list[tuple[int, int, str]]:
     return found
 
 
+def runs(info: str) -> bool:
+    return info == RUN or RUN_AS_FILES.fullmatch(info) is not None
+
+
 def test_docs_have_pages() -> None:
     assert PAGES, "no Markdown pages under docs/"
 
@@ -48,21 +56,22 @@ def test_every_fence_runs_or_is_show_only(page: Path) -> None:
     bad = [
         f"{page.relative_to(ROOT)}:{first}: ```{info}"
         for first, last, info in fences(page)
-        if (info != RUN and info not in SHOW_ONLY) or last == -1
+        if not (runs(info) or info in SHOW_ONLY) or last == -1
     ]
     assert not bad, (
         f"fences sybil would not run or never close (use exactly `{RUN}`, "
+        f'`python title="name.py"` with a `console` fence that runs it, '
         f"or one of {sorted(SHOW_ONLY)}): {bad}"
     )
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_sybil_collects_every_python_fence(page: Path) -> None:
+def test_sybil_collects_every_fence_that_runs(page: Path) -> None:
     lines = [example.line for example in DOCS.parse(page).examples()]  # same parsers as README
     missed = [
         first
         for first, last, info in fences(page)
-        if info == RUN and not any(first <= line <= last for line in lines)
+        if runs(info) and not any(first <= line <= last for line in lines)
     ]
     assert not missed, f"{page.relative_to(ROOT)}: sybil does not collect the fences at {missed}"
 
@@ -93,3 +102,47 @@ def test_guard_catches_silently_skipped_fences(tmp_path: Path) -> None:
         '```python title="x.py"\nraise SystemExit\n```\n\n```py\n1\n```\n~~~python\n~~~\n'
     )
     assert fences(page) == [(1, 3, 'python title="x.py"'), (5, 7, "py"), (8, 9, "python")]
+    assert [runs(info) for _, _, info in fences(page)] == [True, False, True]
+    assert not runs('python title="x.py" hl_lines="2"')
+    assert not runs("pycon")
+
+
+def _run_page(tmp_path: Path, text: str) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(text)
+    sybil = Sybil(
+        [doc_scripts.ScriptParser(), doc_scripts.ConsoleParser()],
+        path=str(tmp_path),
+        patterns=["page.md"],
+        setup=doc_scripts.setup,
+        teardown=doc_scripts.teardown,
+    )
+    document = sybil.parse(page)
+    doc_scripts.setup(document.namespace)
+    try:
+        for example in document.examples():
+            example.evaluate()
+    finally:
+        doc_scripts.teardown(document.namespace)
+
+
+SCRIPT = '```python title="hello.py"\nimport sys\n\nprint("hello", sys.argv[1])\n```\n\n'
+
+
+def test_console_fence_runs_the_saved_script(tmp_path: Path) -> None:
+    _run_page(tmp_path, SCRIPT + "```console\n$ python hello.py reader\nhello reader\n```\n")
+
+
+@pytest.mark.parametrize(
+    ("console", "error", "message"),
+    [
+        ("$ python hello.py reader\nhello you\n", AssertionError, "shown output:\nhello you"),
+        ("$ python missing.py\n", AssertionError, "exit status 2"),
+        ("$ ls\n", ValueError, "commands must start with one of"),
+    ],
+)
+def test_console_fence_fails_on_other_output_a_failed_command_or_an_unknown_program(
+    tmp_path: Path, console: str, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=re.escape(message)):
+        _run_page(tmp_path, SCRIPT + f"```console\n{console}```\n")
