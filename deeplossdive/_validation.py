@@ -138,17 +138,22 @@ def check_unit_interval(function: str, name: str, value: float) -> float:
 
 def check_class_indices(
     function: str, target: Tensor, num_classes: int, ignore_index: int | None
-) -> None:
+) -> bool:
     """Value check: every label is in [0, C) or equals `ignore_index`.
 
     The common case, no label outside [0, C), takes one pass that allocates nothing of the
-    target's size (`torch.aminmax`); ignored or bad labels take the elementwise path.
+    target's size (`torch.aminmax`); ignored or bad labels take the elementwise path. Returns
+    True when it verified that every label is in [0, C) and none can be `ignore_index`, so that
+    a caller may skip its masks of ignored and out-of-range labels; False when value checks are
+    off, some label is ignored, or `ignore_index` is itself a class in [0, C).
     """
-    if not value_checks_active() or target.numel() == 0:
-        return
+    if not value_checks_active():
+        return False
+    if target.numel() == 0:
+        return True
     low, high = torch.aminmax(target.detach())
     if bool((low >= 0) & (high < num_classes)):
-        return
+        return ignore_index is None or not 0 <= ignore_index < num_classes
     bad = (target < 0) | (target >= num_classes)
     if ignore_index is not None:
         bad &= target != ignore_index
@@ -158,6 +163,7 @@ def check_class_indices(
         if ignore_index is not None:
             allowed += f" or equal to ignore_index={ignore_index}"
         raise ValueError(f"{function}: target must hold class indices {allowed}, got {value}")
+    return False
 
 
 def check_in_unit_interval(function: str, name: str, tensor: Tensor) -> None:

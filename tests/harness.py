@@ -224,6 +224,24 @@ class LossContract:
 
         check()
 
+    @pytest.mark.parametrize("reduction", ["none", "mean"])
+    def test_ignore_index_may_be_a_class(self, reduction: str) -> None:
+        """`ignore_index=1`, one of the classes: its labels are ignored, as in the oracle.
+
+        A fast path that skips the masks once every label is known to be in [0, C) must not
+        take class 1's labels for labels.
+        """
+        spec = self.spec
+        if spec.ignore is None:
+            pytest.skip("this loss offers no ignore_index")
+        inputs = _inputs(spec, spec.shapes[-1], torch.float64)
+        assert (inputs[-1] == 1).any(), "the inputs hold no label 1 to ignore"
+        for options in spec.options:
+            kwargs = {**options, "ignore_index": 1, "reduction": reduction}
+            torch.testing.assert_close(
+                spec.function(*inputs, **kwargs), spec.oracle(*inputs, **kwargs)
+            )
+
     def test_ignoring_equals_removing(self) -> None:
         spec = self.spec
         ignore = spec.ignore

@@ -107,18 +107,27 @@ def softmax_statistics(
     check_min_ndim(function, "logits", logits, 2, "(N, C, ...)")
     check_class_target(function, "logits", logits, target)
     num_classes = check_num_classes(function, "logits", logits)
-    check_class_indices(function, target, num_classes, ignore_index)
+    every_pixel_labelled = check_class_indices(function, target, num_classes, ignore_index)
 
     batch, spatial = logits.shape[0], math.prod(logits.shape[2:])
     flat = target.reshape(batch, 1, spatial)
-    valid = flat != ignore_index
-    # With value checks off, a label outside [0, C) matches no class, as in a one-hot encoding.
-    hit = valid & (flat >= 0) & (flat < num_classes)
-    labels = torch.where(hit, flat, 0).long()
     work = upcast(logits).reshape(batch, num_classes, spatial)
+    if every_pixel_labelled:
+        # Verified: no ignored pixel and no label outside [0, C), so no mask is needed.
+        labels, valid, hit = flat.long(), None, None
+        label_weight = torch.ones((), dtype=work.dtype, device=work.device).expand(batch, spatial)
+    else:
+        valid = flat != ignore_index
+        # With value checks off, a label outside [0, C) matches no class, as in a one-hot
+        # encoding.
+        hit_mask = valid & (flat >= 0) & (flat < num_classes)
+        labels = torch.where(hit_mask, flat, 0).long()
+        # One conversion of the mask, shared by both counts and the backward pass.
+        hit = hit_mask.to(work.dtype)
+        label_weight = hit.squeeze(1)
     tp, predicted = _SoftmaxCounts.apply(work, labels, valid, hit)  # type: ignore[no-untyped-call]
     # The label counts: one-hot sums, without the one-hot tensor (no gradient).
-    count = torch.zeros_like(tp).scatter_add_(1, labels.squeeze(1), hit.squeeze(1).to(tp.dtype))
+    count = torch.zeros_like(tp).scatter_add_(1, labels.squeeze(1), label_weight)
     # FP = sum p - TP and FN = count - TP: the sums of the formulas, from two soft sums.
     stats = OverlapStatistics(
         tp=tp,
@@ -135,35 +144,46 @@ class _SoftmaxCounts(torch.autograd.Function):
     r"""$TP_{nc} = \sum_i p_{nci} g_{nci}$ and $\sum_i p_{nci}$ over the valid pixels, $(N, C)$.
 
     Inputs: `logits` $(N, C, S)$, `labels` $(N, 1, S)$ int64 (0 where ignored), `valid`
-    $(N, 1, S)$ bool (not ignored), `hit` $(N, 1, S)$ bool (valid, with a label in $[0, C)$).
+    $(N, 1, S)$ bool (not ignored), `hit` $(N, 1, S)$ in the logits' dtype: 1 where valid with a
+    label in $[0, C)$, else 0. `valid` and `hit` are None when every pixel is known to be
+    valid with a label in $[0, C)$: then no pass applies them.
     Neither the one-hot target nor a product with it is ever formed: $TP$ gathers $p$ at the
     labels and adds it up per class. The probabilities of ignored pixels are set to 0 in place
     (whatever their logits hold, NaN included), which removes them from both sums and, in the
     backward pass, makes their gradient exactly 0. With $\bar T$ and $\bar P$ the incoming
     gradients of the two outputs, the backward pass is
     $\partial / \partial p_{nci} = \bar P_{nc} + \bar T_{nc} [y_{ni} = c]$ on valid pixels,
-    then the softmax's. It keeps one tensor of the input's size, the probabilities, where the
+    then the softmax's; the mask by valid pixels needs no pass of its own, since the softmax's
+    backward multiplies by the probabilities, 0 there. It keeps one tensor of the input's size,
+    the probabilities, where the
     autograd graph of the sums of products keeps and revisits several. Second derivatives are
     not implemented (`once_differentiable`).
     """
 
     @staticmethod
     def forward(
-        ctx: Any, logits: Tensor, labels: Tensor, valid: Tensor, hit: Tensor
+        ctx: Any, logits: Tensor, labels: Tensor, valid: Tensor | None, hit: Tensor | None
     ) -> tuple[Tensor, Tensor]:
-        probs = torch.softmax(logits, dim=1).masked_fill_(~valid, 0.0)
+        probs = torch.softmax(logits, dim=1)
+        if valid is not None:
+            probs.masked_fill_(~valid, 0.0)
+        at_label = probs.gather(1, labels)
+        if hit is not None:
+            at_label.mul_(hit)
         tp = torch.zeros(probs.shape[:2], dtype=probs.dtype, device=probs.device)
-        tp.scatter_add_(1, labels.squeeze(1), probs.gather(1, labels).mul_(hit).squeeze(1))
+        tp.scatter_add_(1, labels.squeeze(1), at_label.squeeze(1))
         predicted = probs.sum(dim=2)
-        ctx.save_for_backward(probs, labels, valid, hit)
+        ctx.save_for_backward(probs, labels, hit)
         return tp, predicted
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_tp: Tensor, grad_predicted: Tensor) -> tuple[Tensor | None, ...]:
-        probs, labels, valid, hit = ctx.saved_tensors
-        grad_probs = grad_predicted.unsqueeze(2).mul(valid)
-        at_label = grad_tp.gather(1, labels.squeeze(1)).unsqueeze(1).mul_(hit)
+        probs, labels, hit = ctx.saved_tensors
+        grad_probs = grad_predicted.unsqueeze(2).expand_as(probs).contiguous()
+        at_label = grad_tp.gather(1, labels.squeeze(1)).unsqueeze(1)
+        if hit is not None:
+            at_label.mul_(hit)
         grad_probs.scatter_add_(1, labels, at_label)
         return torch._softmax_backward_data(grad_probs, probs, 1, probs.dtype), None, None, None
 

@@ -99,19 +99,24 @@ def focal_loss(
     check_reduction(fn, reduction)
     if alpha is not None:
         check_class_weight(fn, "alpha", alpha, num_classes)
-    check_class_indices(fn, target, num_classes, ignore_index)
+    every_position_labelled = check_class_indices(fn, target, num_classes, ignore_index)
 
-    valid = target != ignore_index
     work = upcast(logits)
-    safe_target = torch.where(valid, target, 0).long().unsqueeze(1)
+    if every_position_labelled:
+        # Verified: nothing is ignored, so no mask is needed.
+        valid, safe_target = None, target.long().unsqueeze(1)
+    else:
+        valid = (target != ignore_index).unsqueeze(1)
+        safe_target = torch.where(valid, target.unsqueeze(1), 0).long()
     unreduced: Tensor = _SoftmaxFocal.apply(  # type: ignore[no-untyped-call]
-        work, safe_target, valid.unsqueeze(1), float(gamma)
+        work, safe_target, valid, float(gamma)
     )
     loss = unreduced.squeeze(1)
 
-    weight = valid.to(work.dtype)
+    weight = None if valid is None else valid.squeeze(1).to(work.dtype)
     if alpha is not None:
-        weight = weight * alpha.to(work)[safe_target.squeeze(1)]
+        class_weight = alpha.to(work)[safe_target.squeeze(1)]
+        weight = class_weight if weight is None else weight * class_weight
     return reduce_loss(loss, reduction, weight=weight).to(logits.dtype)
 
 
@@ -235,8 +240,9 @@ class _SoftmaxFocal(torch.autograd.Function):
     r"""Unreduced softmax focal loss with the hand-derived gradient of `docs/losses/focal.md`.
 
     Inputs: `logits` $(N, C, \dots)$ in the compute dtype, `target` $(N, 1, \dots)$ int64 with
-    ignored positions set to 0, `valid` $(N, 1, \dots)$ bool. Output $(N, 1, \dots)$, 0 where
-    not `valid`. The gradient is $s\,(p_j - [j = y])$ with the per-position scale
+    ignored positions set to 0, `valid` $(N, 1, \dots)$ bool, or None when no position is
+    ignored. Output $(N, 1, \dots)$, 0 where not `valid`. The gradient is
+    $s\,(p_j - [j = y])$ with the per-position scale
     $s = (1 - p_t)^\gamma \bigl(1 + \gamma\, p_t \tfrac{-\log p_t}{1 - p_t}\bigr)$, written
     as $(1 - p_t)^\gamma (1 + \gamma u)$ with $u = \tfrac{-\log p_t}{e^{-\log p_t} - 1}$
     (1 at $p_t = 1$), so that it stays finite at saturation and for $0 < \gamma < 1$. The
@@ -246,7 +252,9 @@ class _SoftmaxFocal(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, logits: Tensor, target: Tensor, valid: Tensor, gamma: float) -> Tensor:
+    def forward(
+        ctx: Any, logits: Tensor, target: Tensor, valid: Tensor | None, gamma: float
+    ) -> Tensor:
         if logits.shape[1] > 64:
             # Long rows: one softmax pass; the largest probability is 1 / sum_j exp(x_j - max),
             # so logsumexp = max - log(max_j p_j) costs two cheap reductions.
@@ -263,14 +271,16 @@ class _SoftmaxFocal(torch.autograd.Function):
         # (not negative) when the other classes are masked with -inf.
         # (The target's entry stays 0: the backward pass writes the gradient there directly.)
         probs.scatter_(1, target, 0.0)
-        # Ignored positions may hold NaN or inf: keep their probabilities finite so that their
-        # zero gradient stays 0 instead of 0 * NaN.
-        probs.nan_to_num_(0.0)
+        if valid is not None:
+            # Ignored positions may hold NaN or inf: keep their probabilities finite so that
+            # their zero gradient stays 0 instead of 0 * NaN.
+            probs.nan_to_num_(0.0)
         one_minus_pt = probs.sum(dim=1, keepdim=True)
         factor = one_minus_pt.pow(gamma)
         ctx.save_for_backward(probs, target, valid, factor, neg_log_pt, one_minus_pt)
         ctx.gamma = gamma
-        return torch.where(valid, factor * neg_log_pt, 0.0)
+        loss = factor * neg_log_pt
+        return loss if valid is None else torch.where(valid, loss, 0.0)
 
     @staticmethod
     @once_differentiable
@@ -283,10 +293,10 @@ class _SoftmaxFocal(torch.autograd.Function):
             # u = p_t (-log p_t) / (1 - p_t), in (0, 1]; 0 / 0 at p_t = 1 is its limit 1.
             u = torch.div(neg_log_pt, torch.expm1(neg_log_pt)).nan_to_num_(1.0)
             scale = torch.addcmul(factor, factor, u, value=gamma).mul_(grad)
-        coef = torch.where(valid, scale, 0.0)
+        coef = scale if valid is None else torch.where(valid, scale, 0.0)
         out = probs * coef
         # At the target class: coef * (p_t - 1) = -coef * (1 - p_t).
-        out.scatter_(1, target, coef.mul_(one_minus_pt).neg_())
+        out.scatter_(1, target, torch.mul(coef, one_minus_pt).neg_())
         return out, None, None, None
 
 
