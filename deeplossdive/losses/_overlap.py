@@ -155,9 +155,8 @@ class _SoftmaxCounts(torch.autograd.Function):
     $\partial / \partial p_{nci} = \bar P_{nc} + \bar T_{nc} [y_{ni} = c]$ on valid pixels,
     then the softmax's; the mask by valid pixels needs no pass of its own, since the softmax's
     backward multiplies by the probabilities, 0 there. It keeps one tensor of the input's size,
-    the probabilities, where the
-    autograd graph of the sums of products keeps and revisits several. Second derivatives are
-    not implemented (`once_differentiable`).
+    the probabilities, where the autograd graph of the sums of products keeps and revisits
+    several. Second derivatives are not implemented (`once_differentiable`).
     """
 
     @staticmethod
