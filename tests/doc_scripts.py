@@ -45,12 +45,16 @@ def _directory(example: Example) -> Path:
     return Path(example.namespace[DIRECTORY].name)
 
 
+SCRIPT_INFO = r'python title="(?P<name>[\w-]+\.py)"'
+"""The info string of a script fence; the file name is the group `name`."""
+CONSOLE_INFO = "console"
+"""The info string of a fence of commands to run."""
+
+
 class ScriptParser:
     """```` ```python title="name.py" ```` fences: the evaluator saves the script."""
 
-    lexer = RawFencedCodeBlockLexer(
-        info_pattern=re.compile(r'python title="(?P<name>[\w-]+\.py)"$\n', re.MULTILINE)
-    )
+    lexer = RawFencedCodeBlockLexer(info_pattern=re.compile(SCRIPT_INFO + r"$\n", re.MULTILINE))
 
     def __call__(self, document: Document) -> Iterator[Region]:
         for region in self.lexer(document):
@@ -86,7 +90,7 @@ def commands(session: str) -> list[tuple[str, list[str]]]:
 class ConsoleParser:
     """```` ```console ```` fences: the evaluator runs each command and checks its output."""
 
-    lexer = RawFencedCodeBlockLexer(info_pattern=re.compile(r"console$\n", re.MULTILINE))
+    lexer = RawFencedCodeBlockLexer(info_pattern=re.compile(CONSOLE_INFO + r"$\n", re.MULTILINE))
 
     def __call__(self, document: Document) -> Iterator[Region]:
         for region in self.lexer(document):

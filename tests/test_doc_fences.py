@@ -18,7 +18,7 @@ from tests.doc_collection import DOCS, ROOT
 
 RUN = "python"
 # Run by tests/doc_scripts.py: a script saved under its title, and the commands that start it.
-RUN_AS_FILES = re.compile(r'python title="[\w-]+\.py"|console')
+RUN_AS_FILES = re.compile(f"{doc_scripts.SCRIPT_INFO}|{doc_scripts.CONSOLE_INFO}")
 SHOW_ONLY = frozenset({"text", "bash", "yaml", "toml", "json", "latex"})
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<marks>`{3,}|~{3,})(?P<info>.*)$")
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
