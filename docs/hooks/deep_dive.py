@@ -170,15 +170,21 @@ _NOT_RELATIVE = re.compile(r"^[a-z][a-z0-9+.-]*:|^#|^/")
 """A link target with a scheme, an anchor of the page itself, or a root-absolute path."""
 
 
+def _resolve(target: str, base: str) -> tuple[str, str]:
+    """A relative link target, joined to the directory `base`: (path, "#anchor" or "")."""
+    path, _, anchor = target.partition("#")
+    joined = posixpath.normpath(posixpath.join(base, path)) + ("/" if path.endswith("/") else "")
+    return joined, f"#{anchor}" if anchor else ""
+
+
 def _notebook(file: File, markdown: str) -> str:
     base = posixpath.dirname(file.src_uri)
 
     def link_url(target: str) -> str:
         if _NOT_RELATIVE.match(target):
             return target if not target.startswith("#") else _site_url(file.src_uri) + target
-        path, _, anchor = target.partition("#")
-        uri = posixpath.normpath(posixpath.join(base, path))
-        return _site_url(uri) + (f"#{anchor}" if anchor else "")
+        uri, anchor = _resolve(target, base)
+        return _site_url(uri) + anchor
 
     notebook = notebooks.page_to_notebook(
         markdown,
@@ -373,10 +379,8 @@ def _absolute_links(notebook: Path, page_dir: str) -> None:
         target = match["target"]
         if _NOT_RELATIVE.match(target):
             return match[0]
-        path, _, anchor = target.partition("#")
-        url = STATE.site + posixpath.normpath(posixpath.join(page_dir, path))
-        url += ("/" if path.endswith("/") else "") + (f"#{anchor}" if anchor else "")
-        return f"]({url})"
+        path, anchor = _resolve(target, page_dir)
+        return f"]({STATE.site}{path}{anchor})"
 
     for cell in content["cells"]:
         if cell["cell_type"] == "markdown":
