@@ -9,6 +9,9 @@
   a DDP script is started by `torchrun`, as the page tells the reader.
 - `deeplossdive/**/*.py`: every docstring example, as a doctest.
 
+- A `print` whose comment shows what it prints (`print(loss)  # 0.0946`) is checked against what
+  it printed, at the comment's precision (`tests/doc_printed.py`).
+
 Numbers compare with sybil's NUMBER flag: `tensor(0.17)` matches `tensor(0.1733)`.
 """
 
@@ -19,18 +22,19 @@ from pathlib import Path
 
 from sybil import Sybil
 from sybil.evaluators.doctest import NUMBER
-from sybil.parsers.markdown import ClearNamespaceParser, PythonCodeBlockParser, SkipParser
+from sybil.parsers.markdown import ClearNamespaceParser, SkipParser
 from sybil.parsers.rest import DocTestParser
 from sybil.sybil import SybilCollection
 from sybil.typing import Parser
 
 from tests import doc_scripts
+from tests.doc_printed import CheckedPythonCodeBlockParser
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ELLIPSIS | NORMALIZE_WHITESPACE | NUMBER
 
 MARKDOWN_PARSERS: list[Parser] = [
-    PythonCodeBlockParser(doctest_optionflags=FLAGS),
+    CheckedPythonCodeBlockParser(doctest_optionflags=FLAGS),
     SkipParser(),
     ClearNamespaceParser(),
 ]
