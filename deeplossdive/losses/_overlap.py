@@ -4,8 +4,16 @@ The three losses differ only in the ratio they take of the same three soft count
 (image, class) over the valid pixels $i$:
 
 $$
-TP = \sum_i p_i g_i, \qquad FP = \sum_i p_i (1 - g_i), \qquad FN = \sum_i (1 - p_i) g_i.
+TP = \sum_i \min(p_i, g_i), \qquad FP = \sum_i \max(p_i - g_i, 0), \qquad
+FN = \sum_i \max(g_i - p_i, 0).
 $$
+
+For a hard target $g_i \in \{0, 1\}$ these are the usual $\sum_i p_i g_i$,
+$\sum_i p_i (1 - g_i)$ and $\sum_i (1 - p_i) g_i$, value for value. For a soft target they are
+the counts of the Dice semimetric losses
+([Wang et al., 2023](https://arxiv.org/abs/2303.16296); MONAI's `soft_label=True`): with the
+product forms the ratios are not largest at $p = g$ (the Dice page shows a fit to soft targets),
+while with these every ratio is 1, its maximum, exactly when $p = g$.
 
 The computation has three steps, each its own function, so that a distributed version can sum
 the statistics over the ranks between the second and the third:
@@ -188,7 +196,13 @@ class _SoftmaxCounts(torch.autograd.Function):
 
 
 def sigmoid_statistics(function: str, logits: Tensor, target: Tensor) -> OverlapStatistics:
-    """Per-(image, channel) soft counts of `sigmoid(logits)` against targets in $[0, 1]$."""
+    r"""Per-(image, channel) soft counts of `sigmoid(logits)` against targets in $[0, 1]$.
+
+    The counts of the module docstring, $\min(p, g)$ and the two parts of $g - p$, which make
+    every ratio largest at $p = g$ for soft targets too. $g - p$ is computed as
+    $g\,\sigma(-x) - (1 - g)\,\sigma(x)$: for a hard target that is $\sigma(-x)$ or $-p$ exactly,
+    so $1 - p$ keeps its digits where $p$ rounds to 1 and the counts equal the product forms'.
+    """
     check_floating(function, "logits", logits)
     check_floating(function, "target", target)
     check_min_ndim(function, "logits", logits, 2, "(N, C, ...)")
@@ -198,14 +212,14 @@ def sigmoid_statistics(function: str, logits: Tensor, target: Tensor) -> Overlap
     work = upcast(logits)
     truth = target.to(work.dtype)
     probs = torch.sigmoid(work)
-    # 1 - p as sigma(-x): exact where p rounds to 1.
-    complement = torch.sigmoid(-work)
+    shortfall = truth * torch.sigmoid(-work) - (1 - truth) * probs  # g - p
+    excess = torch.relu(-shortfall)  # max(p - g, 0)
     spatial = math.prod(logits.shape[2:])
     support = torch.full(logits.shape[:2], float(spatial), dtype=work.dtype, device=work.device)
     return OverlapStatistics(
-        tp=_spatial_sum(probs * truth),
-        fp=_spatial_sum(probs * (1 - truth)),
-        fn=_spatial_sum(complement * truth),
+        tp=_spatial_sum(probs - excess),  # min(p, g)
+        fp=_spatial_sum(excess),
+        fn=_spatial_sum(torch.relu(shortfall)),
         support=support,
     )
 

@@ -155,8 +155,11 @@ def sigmoid_jaccard_loss(
     [Rahman and Wang, 2016](https://doi.org/10.1007/978-3-319-50835-1_22), per channel). With
     $p = \sigma(x)$, targets $g \in [0, 1]$ and the soft counts of image $n$ and channel $c$
     summed over its pixels $i$,
-    $TP_{nc} = \sum_i p_{nci}\, g_{nci}$, $FP_{nc} = \sum_i p_{nci} (1 - g_{nci})$ and
-    $FN_{nc} = \sum_i (1 - p_{nci})\, g_{nci}$, the unreduced loss is
+    $TP_{nc} = \sum_i \min(p_{nci}, g_{nci})$, $FP_{nc} = \sum_i \max(p_{nci} - g_{nci}, 0)$
+    and $FN_{nc} = \sum_i \max(g_{nci} - p_{nci}, 0)$ (for hard targets, $\sum_i p g$,
+    $\sum_i p (1 - g)$ and $\sum_i (1 - p) g$; for soft ones, the counts of
+    [Wang et al., 2023](https://arxiv.org/abs/2303.16296), so that the loss is smallest at
+    $p = g$), the unreduced loss is
 
     $$
     \ell_{nc} = 1 - \frac{TP_{nc} + s}{TP_{nc} + FP_{nc} + FN_{nc} + s}.

@@ -1,11 +1,14 @@
 """Oracles for `deeplossdive/losses/{dice,jaccard,tversky}.py`: the overlap losses.
 
 Each ratio is written the way its paper writes it, from the sums of the probabilities $\\sum p$,
-of the target $\\sum g$ and of their product $\\sum p g$, not from the package's TP/FP/FN:
+of the target $\\sum g$ and of their overlap, not from the package's TP/FP/FN. The overlap is
+$\\sum p g$ for one-hot targets (softmax forms); for the sigmoid forms, whose targets may be soft,
+it is Wang et al.'s (2023, "Dice Semimetric Losses") $(\\sum p + \\sum g - \\sum |p - g|) / 2$,
+which is $\\sum p g$ again for hard targets. With O that overlap:
 
-- Dice (Milletari et al., 2016, linear denominator): 2 Σpg / (Σp + Σg);
-- Jaccard (soft IoU): Σpg / (Σp + Σg − Σpg);
-- Tversky (Salehi et al., 2017): Σpg / (Σpg + α Σp(1−g) + β Σ(1−p)g), raised to γ (focal).
+- Dice (Milletari et al., 2016, linear denominator): 2 O / (Σp + Σg);
+- Jaccard (soft IoU): O / (Σp + Σg − O);
+- Tversky (Salehi et al., 2017): O / (O + α (Σp − O) + β (Σg − O)), raised to γ (focal).
 
 Loops over images, classes and pixels with Python floats.
 """
@@ -58,7 +61,7 @@ def _sigmoid_sums(logits: Tensor, target: Tensor) -> Sums:
     for index in positions(x):
         n, c = index[0], index[1]
         p, g = _sigmoid(float(x[index])), float(t[index])
-        sums[n][c][0] += p * g
+        sums[n][c][0] += (p + g - abs(p - g)) / 2
         sums[n][c][1] += p
         sums[n][c][2] += g
         sums[n][c][3] += 1
