@@ -1,13 +1,30 @@
-"""Parametrizes the shared loss tester (`tests/harness.py`) from each test class's spec."""
+"""Parametrizes the shared loss tester (`tests/harness.py`) from each test class's spec, and sets
+Hypothesis's profile.
+
+Hypothesis runs derandomized by default (profile `ci`): every run draws the same examples, so a
+test never fails by chance, in CI or anywhere else. To look for new counterexamples, explore with
+random seeds and many more examples:
+
+    HYPOTHESIS_PROFILE=explore .venv/bin/pytest tests -k "invariants or ignoring or soft_target"
+
+A counterexample found that way is printed with the `@reproduce_failure` line that replays it;
+fix the cause, and add it as an `@example` if the `ci` profile would not draw it.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
 import torch
+from hypothesis import settings
 
 from tests.harness import LossSpec
+
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, max_examples=50)
+settings.register_profile("explore", derandomize=False, deadline=None, max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 MEASUREMENTS = pytest.StashKey[list[str]]()
 """Lines that tests report (figures an issue note quotes), shown in pytest's terminal summary."""

@@ -55,6 +55,11 @@ class LossSpec:
     low_precision_tol: Mapping[torch.dtype, tuple[float, float]]
     # Same targets, a perfect prediction; None where the loss has no minimum there.
     perfect: Callable[[Inputs], Inputs] | None = None
+    # Random inputs -> inputs with a soft (non-binary) target and the prediction equal to it, for
+    # the losses that take probability targets and must be smallest there; None otherwise.
+    soft_perfect: Callable[[Inputs], Inputs] | None = None
+    # (inputs, options) -> how many entries the mean counts (Σ w); None: every entry of "none".
+    counted: Callable[..., Tensor] | None = None
     # inputs -> keyword arguments adding per-element/per-class weights; None if none offered.
     weights: Callable[[Inputs, torch.Generator], Options] | None = None
     # (inputs, keep mask over dim 0) -> (inputs with ~keep ignored, inputs with ~keep removed).
@@ -200,13 +205,17 @@ class LossContract:
             spec.module(reduction="avg")
 
     def test_invariants(self) -> None:
-        """Non-negative; minimal at a perfect prediction; `sum` is `mean` × count."""
+        """Non-negative; minimal at a perfect prediction; `sum` is `mean` × the counted entries.
+
+        The count is every entry of the unreduced loss, or what `spec.counted` says for a loss
+        that leaves entries out of its mean (the overlap losses' empty policies).
+        """
         spec = self.spec
         perfect = spec.perfect
 
         # Hypothesis runs a fresh function per test class (one executor per @given function).
         @given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 8), scale=st.floats(0.01, 30))
-        @settings(max_examples=30, deadline=None)
+        @settings(deadline=None)
         def check(seed: int, n: int, scale: float) -> None:
             shape = (n, *spec.shapes[0][1:])
             inputs = _inputs(spec, shape, torch.float64, seed)
@@ -215,13 +224,47 @@ class LossContract:
                 unreduced = spec.function(*inputs, **options, reduction="none")
                 mean = spec.function(*inputs, **options, reduction="mean")
                 total = spec.function(*inputs, **options, reduction="sum")
-                torch.testing.assert_close(total, mean * unreduced.numel())
+                counted = (
+                    unreduced.numel() if spec.counted is None else spec.counted(*inputs, **options)
+                )
+                torch.testing.assert_close(total, mean * counted)
                 if spec.non_negative:
                     assert (unreduced >= 0).all()
                 if perfect is not None:
                     best = spec.function(*perfect(inputs), **options, reduction="none")
                     assert (best <= unreduced + 1e-12).all()
                     assert best.max() < 1e-6
+
+        check()
+
+    def test_smallest_at_a_soft_target(self) -> None:
+        """For a soft target, the loss is smallest where the prediction equals the target.
+
+        Compared, entry by entry of the unreduced loss, with predictions nearby (small and large
+        steps in the first input) and with unrelated ones, for every option set.
+        """
+        spec = self.spec
+        soft_perfect = spec.soft_perfect
+        if soft_perfect is None:
+            pytest.skip("this loss takes no probability target (or has no minimum at it)")
+
+        @given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 4), scale=st.floats(0.01, 3))
+        @settings(deadline=None)
+        def check(seed: int, n: int, scale: float) -> None:
+            shape = (n, *spec.shapes[0][1:])
+            best_inputs = soft_perfect(_inputs(spec, shape, torch.float64, seed))
+            best_first, others = best_inputs[0], best_inputs[1:]
+            target = others[0]
+            assert ((target > 0) & (target < 1)).any(), "the soft target is not soft"
+            noise = torch.randn(
+                best_first.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+            )
+            unrelated = _inputs(spec, shape, torch.float64, seed + 1)[0]
+            for options in spec.options:
+                best = spec.function(best_first, *others, **options, reduction="none")
+                for candidate in (best_first + scale * noise, best_first + 1e-3 * noise, unrelated):
+                    other = spec.function(candidate, *others, **options, reduction="none")
+                    assert (best <= other + 1e-12).all(), (options, best, other)
 
         check()
 
@@ -249,7 +292,7 @@ class LossContract:
             pytest.skip("this loss offers no ignore_index")
 
         @given(seed=st.integers(0, 2**31 - 1), keep=st.lists(st.booleans(), min_size=1, max_size=8))
-        @settings(max_examples=30, deadline=None)
+        @settings(deadline=None)
         def check(seed: int, keep: list[bool]) -> None:
             shape = (len(keep), *spec.shapes[-1][1:])
             inputs = _inputs(spec, shape, torch.float64, seed)

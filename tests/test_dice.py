@@ -79,6 +79,21 @@ def mask_perfect(inputs: Inputs) -> Inputs:
     return (200.0 * target - 100.0).to(logits.dtype), target
 
 
+def mask_soft_perfect(inputs: Inputs) -> Inputs:
+    """A soft target, the sigmoid of the logits: the prediction is the target."""
+    logits, _ = inputs
+    return logits, torch.sigmoid(logits)
+
+
+def counted(oracle: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """How many entries the oracle's mean counts, for the same inputs and options."""
+
+    def count(*inputs: Tensor, **options: Any) -> Tensor:
+        return oracle(*inputs, **options, reduction="counted")
+
+    return count
+
+
 def softmax_errors(
     function: Callable[..., Tensor], module: Callable[..., nn.Module]
 ) -> tuple[ErrorCase, ...]:
@@ -289,6 +304,7 @@ DICE = LossSpec(
     ),
     saturate=class_saturate,
     perfect=class_perfect,
+    counted=counted(oracles.dice),
     ignore=class_ignore,
     errors=softmax_errors(dice_loss, DiceLoss),
     low_precision_tol=LOW_PRECISION_TOL,
@@ -309,6 +325,8 @@ SIGMOID_DICE = LossSpec(
     ),
     saturate=mask_saturate,
     perfect=mask_perfect,
+    soft_perfect=mask_soft_perfect,
+    counted=counted(oracles.sigmoid_dice),
     errors=sigmoid_errors(sigmoid_dice_loss, SigmoidDiceLoss),
     low_precision_tol=LOW_PRECISION_TOL,
 )

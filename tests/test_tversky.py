@@ -34,6 +34,7 @@ from tests.test_dice import (
     class_inputs,
     class_perfect,
     class_saturate,
+    counted,
     empty_class_inputs,
     empty_mask_inputs,
     every_class_in_every_image,
@@ -41,6 +42,7 @@ from tests.test_dice import (
     mask_inputs,
     mask_perfect,
     mask_saturate,
+    mask_soft_perfect,
     sigmoid_errors,
     smp_multiclass_loss,
     softmax_errors,
@@ -103,6 +105,7 @@ TVERSKY = LossSpec(
     ),
     saturate=class_saturate,
     perfect=class_perfect,
+    counted=counted(oracles.tversky),
     ignore=class_ignore,
     errors=softmax_errors(tversky_loss, TverskyLoss)
     + tversky_errors(tversky_loss, TverskyLoss, _CLASS_INPUTS),
@@ -123,6 +126,8 @@ SIGMOID_TVERSKY = LossSpec(
     ),
     saturate=mask_saturate,
     perfect=mask_perfect,
+    soft_perfect=mask_soft_perfect,
+    counted=counted(oracles.sigmoid_tversky),
     errors=sigmoid_errors(sigmoid_tversky_loss, SigmoidTverskyLoss)
     + tversky_errors(sigmoid_tversky_loss, SigmoidTverskyLoss, _MASK_INPUTS),
     low_precision_tol=LOW_PRECISION_TOL,

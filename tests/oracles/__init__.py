@@ -19,8 +19,14 @@ from torch import Tensor
 def reduce_literal(
     losses: Sequence[float], weights: Sequence[float], shape: Sequence[int], reduction: str
 ) -> Tensor:
-    """`none`: w·ℓ reshaped; `sum`: Σ w·ℓ; `mean`: Σ w·ℓ / Σ w (0 when Σ w = 0)."""
+    """`none`: w·ℓ reshaped; `sum`: Σ w·ℓ; `mean`: Σ w·ℓ / Σ w (0 when Σ w = 0).
+
+    `counted`, which no loss offers: Σ w, how many entries the mean counts (the shared tester's
+    invariant `sum = mean × counted` for the losses that leave entries out of the mean).
+    """
     weighted = [w * loss for w, loss in zip(weights, losses, strict=True)]
+    if reduction == "counted":
+        return torch.tensor(math.fsum(weights), dtype=torch.float64)
     if reduction == "none":
         return torch.tensor(weighted, dtype=torch.float64).reshape(tuple(shape))
     total = math.fsum(weighted)
