@@ -715,3 +715,44 @@ def test_smp_zeroes_a_class_absent_from_the_batch() -> None:
 
 def test_torch_nn_has_no_dice_loss() -> None:
     assert not hasattr(torch.nn, "DiceLoss")
+
+
+# --- soft targets ---------------------------------------------------------------------------------
+
+
+def soft_mask_inputs(shape: tuple[int, ...], seed: int) -> tuple[Tensor, Tensor]:
+    """Logits, and targets in [0, 1]: soft almost everywhere, hard in channel 0 of image 0."""
+    gen = torch.Generator().manual_seed(seed)
+    logits = 2 * torch.randn(shape, generator=gen, dtype=torch.float64)
+    masks = torch.rand(shape, generator=gen, dtype=torch.float64)
+    masks[0, 0] = masks[0, 0].round()
+    return logits.requires_grad_(True), masks
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_matches_monai_soft_label_on_soft_targets(batch: bool) -> None:
+    """MONAI's `soft_label=True` (after Wang et al., 2023) is ours, values and gradients; its
+    default, the product form, is not smallest at p = g and differs from ours on soft targets."""
+    logits, masks = soft_mask_inputs((3, 2, 5, 6), seed=80)
+    theirs = MonaiDiceLoss(sigmoid=True, soft_label=True, batch=batch, reduction="none")
+    ours = sigmoid_dice_loss(
+        logits, masks, aggregation="batch" if batch else "per_image", reduction="none"
+    )
+    expected = theirs(logits, masks).reshape(ours.shape)
+    torch.testing.assert_close(ours, expected)
+    torch.testing.assert_close(grad_of(ours.sum(), logits), grad_of(expected.sum(), logits))
+    product = MonaiDiceLoss(sigmoid=True, batch=batch, reduction="none")(logits, masks)
+    assert not torch.allclose(product.reshape(ours.shape), ours)
+
+
+def test_fit_to_soft_targets_recovers_them() -> None:
+    """Gradient descent on the logits of four pixels reaches p = g (the issue's example)."""
+    target = torch.tensor([[[0.3, 0.7, 0.5, 0.9]]], dtype=torch.float64)
+    logits = torch.zeros_like(target, requires_grad=True)
+    optimizer = torch.optim.Adam([logits], lr=0.05)
+    for _ in range(2000):
+        optimizer.zero_grad()
+        (grad,) = torch.autograd.grad(sigmoid_dice_loss(logits, target, smooth=0.0), logits)
+        logits.grad = grad
+        optimizer.step()
+    torch.testing.assert_close(torch.sigmoid(logits), target, atol=2e-2, rtol=0)

@@ -36,6 +36,7 @@ from tests.test_dice import (
     mask_soft_perfect,
     sigmoid_errors,
     smp_multiclass_loss,
+    soft_mask_inputs,
     softmax_errors,
 )
 
@@ -220,3 +221,21 @@ def test_one_hot_helper_is_consistent() -> None:
     """The SMP reproduction sees the same one-hot as ours (guards the parity tests' inputs)."""
     target = every_class_in_every_image(2, 3, seed=40)
     assert (F.one_hot(target, 3).sum((0, 1, 2)) > 0).all()
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_matches_monai_soft_label_on_soft_targets(batch: bool) -> None:
+    logits, masks = soft_mask_inputs((3, 2, 5, 6), seed=81)
+    theirs = MonaiDiceLoss(
+        sigmoid=True, jaccard=True, soft_label=True, batch=batch, reduction="none"
+    )
+    ours = sigmoid_jaccard_loss(
+        logits,
+        masks,
+        smooth=0.5e-5,
+        aggregation="batch" if batch else "per_image",
+        reduction="none",
+    )
+    expected = theirs(logits, masks).reshape(ours.shape)
+    torch.testing.assert_close(ours, expected)
+    torch.testing.assert_close(grad_of(ours.sum(), logits), grad_of(expected.sum(), logits))

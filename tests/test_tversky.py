@@ -45,6 +45,7 @@ from tests.test_dice import (
     mask_soft_perfect,
     sigmoid_errors,
     smp_multiclass_loss,
+    soft_mask_inputs,
     softmax_errors,
 )
 
@@ -424,3 +425,22 @@ def test_smp_raises_the_class_mean_to_gamma() -> None:
     torch.testing.assert_close(
         sigmoid_tversky_loss(logits[:, :1], masks, gamma=0.75, **kwargs), smp_binary
     )
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_matches_monai_soft_label_on_soft_targets(batch: bool) -> None:
+    logits, masks = soft_mask_inputs((3, 2, 5, 6), seed=82)
+    theirs = MonaiTverskyLoss(
+        sigmoid=True, alpha=0.7, beta=0.3, soft_label=True, batch=batch, reduction="none"
+    )
+    ours = sigmoid_tversky_loss(
+        logits,
+        masks,
+        alpha=0.7,
+        beta=0.3,
+        aggregation="batch" if batch else "per_image",
+        reduction="none",
+    )
+    expected = theirs(logits, masks).reshape(ours.shape)
+    torch.testing.assert_close(ours, expected)
+    torch.testing.assert_close(grad_of(ours.sum(), logits), grad_of(expected.sum(), logits))
