@@ -15,6 +15,7 @@ from deeplossdive.losses.jaccard import jaccard_loss, sigmoid_jaccard_loss
 from deeplossdive.losses.kl_div import kl_div
 from deeplossdive.losses.nt_xent import nt_xent_loss
 from deeplossdive.losses.poly1 import poly1_cross_entropy
+from deeplossdive.losses.probabilistic_regression import gaussian_nll_loss, poisson_nll_loss
 from deeplossdive.losses.regression import (
     huber_loss,
     l1_loss,
@@ -36,6 +37,7 @@ __all__ = [
     "dice_loss",
     "distillation_loss",
     "focal_loss",
+    "gaussian_nll_loss",
     "hinge_loss",
     "huber_loss",
     "jaccard_loss",
@@ -46,6 +48,7 @@ __all__ = [
     "multiclass_hinge_loss",
     "nll_loss",
     "nt_xent_loss",
+    "poisson_nll_loss",
     "poly1_cross_entropy",
     "quantile_loss",
     "sigmoid_dice_loss",

@@ -13,6 +13,7 @@ from deeplossdive.losses.jaccard import JaccardLoss, SigmoidJaccardLoss
 from deeplossdive.losses.kl_div import KLDivLoss
 from deeplossdive.losses.nt_xent import NTXentLoss
 from deeplossdive.losses.poly1 import Poly1CrossEntropyLoss
+from deeplossdive.losses.probabilistic_regression import GaussianNLLLoss, PoissonNLLLoss
 from deeplossdive.losses.regression import (
     HuberLoss,
     L1Loss,
@@ -34,6 +35,7 @@ __all__ = [
     "DiceLoss",
     "DistillationLoss",
     "FocalLoss",
+    "GaussianNLLLoss",
     "HingeLoss",
     "HuberLoss",
     "JaccardLoss",
@@ -45,6 +47,7 @@ __all__ = [
     "MulticlassHingeLoss",
     "NLLLoss",
     "NTXentLoss",
+    "PoissonNLLLoss",
     "Poly1CrossEntropyLoss",
     "QuantileLoss",
     "SigmoidDiceLoss",

@@ -66,6 +66,10 @@ FACTS: dict[str, Facts] = {
     "supervised_contrastive_loss": Facts("Supervised contrastive", "—"),
     "triplet_margin_loss": Facts("Metric learning (triplets)", "`F.triplet_margin_loss`"),
     "tversky_loss": Facts("Imbalanced segmentation (multi-class)", "—"),
+    "poisson_nll_loss": Facts("Count regression", "`F.poisson_nll_loss`"),
+    "gaussian_nll_loss": Facts(
+        "Heteroscedastic regression (mean and variance)", "`F.gaussian_nll_loss` (no `beta`)"
+    ),
 }
 """One entry per name of `deeplossdive.functional.__all__`."""
 

@@ -308,6 +308,16 @@ def _softmax_overlap(function: Callable[..., Tensor], **kwargs: float | bool) ->
     return loss
 
 
+def _poisson(count: float) -> LossOfInput:
+    return lambda x: F.poisson_nll_loss(x, torch.full_like(x, count), reduction="none")
+
+
+def _gaussian(var: float, beta: float = 0.0) -> LossOfInput:
+    return lambda r: F.gaussian_nll_loss(
+        r, torch.zeros_like(r), torch.full_like(r, var), beta=beta, reduction="none"
+    )
+
+
 # The natural variables.
 _P_T = {
     "x": "$p_t$",
@@ -501,6 +511,22 @@ PLOTS: dict[str, PlotSpec] = {
                 F.tversky_loss, include_background=False, alpha=0.3, beta=0.7, gamma=0.75
             ),
         ),
+    ),
+    # Probabilistic regression: log-rates and residuals under a predicted variance.
+    "poisson_nll_loss": _spec(
+        {"x": "$\\log\\lambda$", "x_range": (-2.0, 3.0), "wrt": "$\\log\\lambda$"},
+        "A predicted log-rate $\\log\\lambda$ (`log_input=True`) against a count $y$; the "
+        "minimum is at $\\lambda = y$.",
+        *(Curve(f"y = {y:g}", _poisson(y)) for y in (0.0, 1.0, 3.0, 8.0)),
+    ),
+    "gaussian_nll_loss": _spec(
+        _RESIDUAL,
+        "Target $y = 0$, predicted mean $x$, a fixed predicted variance $\\sigma^2$: the larger "
+        "the variance, the weaker the pull on the mean, unless $\\beta > 0$.",
+        Curve("σ² = 0.5", _gaussian(0.5)),
+        Curve("σ² = 1", _gaussian(1.0)),
+        Curve("σ² = 4", _gaussian(4.0)),
+        Curve("σ² = 4, β = 0.5", _gaussian(4.0, beta=0.5)),
     ),
 }
 """One spec per name of `deeplossdive.functional.__all__`."""
