@@ -425,3 +425,17 @@ def check_distributed_reduction(function: str, reduction: str, distributed: bool
             f"{function}: reduction must be 'mean' or 'sum' with distributed=True, "
             f"got {reduction!r}"
         )
+
+
+def check_padded_class_indices(function: str, name: str, target: Tensor, num_classes: int) -> None:
+    """Value check: every element is a class index in [0, C) or -1 (the padding after a list)."""
+    if not value_checks_active() or target.numel() == 0:
+        return
+    target = target.detach()
+    bad = (target < -1) | (target >= num_classes)
+    if bool(bad.any()):
+        value = int(target[bad][0])
+        raise ValueError(
+            f"{function}: {name} must hold class indices in [0, {num_classes}) or -1 (padding), "
+            f"got {value}"
+        )

@@ -13,6 +13,13 @@ from deeplossdive.losses.focal import focal_loss, sigmoid_focal_loss
 from deeplossdive.losses.hinge import hinge_loss, multiclass_hinge_loss
 from deeplossdive.losses.jaccard import jaccard_loss, sigmoid_jaccard_loss
 from deeplossdive.losses.kl_div import kl_div
+from deeplossdive.losses.margin import (
+    hinge_embedding_loss,
+    margin_ranking_loss,
+    multilabel_margin_loss,
+    multilabel_soft_margin_loss,
+    soft_margin_loss,
+)
 from deeplossdive.losses.nt_xent import nt_xent_loss
 from deeplossdive.losses.poly1 import poly1_cross_entropy
 from deeplossdive.losses.probabilistic_regression import gaussian_nll_loss, poisson_nll_loss
@@ -38,14 +45,18 @@ __all__ = [
     "distillation_loss",
     "focal_loss",
     "gaussian_nll_loss",
+    "hinge_embedding_loss",
     "hinge_loss",
     "huber_loss",
     "jaccard_loss",
     "kl_div",
     "l1_loss",
     "log_cosh_loss",
+    "margin_ranking_loss",
     "mse_loss",
     "multiclass_hinge_loss",
+    "multilabel_margin_loss",
+    "multilabel_soft_margin_loss",
     "nll_loss",
     "nt_xent_loss",
     "poisson_nll_loss",
@@ -56,6 +67,7 @@ __all__ = [
     "sigmoid_jaccard_loss",
     "sigmoid_tversky_loss",
     "smooth_l1_loss",
+    "soft_margin_loss",
     "supervised_contrastive_loss",
     "triplet_margin_loss",
     "tversky_loss",

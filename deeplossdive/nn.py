@@ -11,6 +11,13 @@ from deeplossdive.losses.focal import FocalLoss, SigmoidFocalLoss
 from deeplossdive.losses.hinge import HingeLoss, MulticlassHingeLoss
 from deeplossdive.losses.jaccard import JaccardLoss, SigmoidJaccardLoss
 from deeplossdive.losses.kl_div import KLDivLoss
+from deeplossdive.losses.margin import (
+    HingeEmbeddingLoss,
+    MarginRankingLoss,
+    MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss,
+    SoftMarginLoss,
+)
 from deeplossdive.losses.nt_xent import NTXentLoss
 from deeplossdive.losses.poly1 import Poly1CrossEntropyLoss
 from deeplossdive.losses.probabilistic_regression import GaussianNLLLoss, PoissonNLLLoss
@@ -36,6 +43,7 @@ __all__ = [
     "DistillationLoss",
     "FocalLoss",
     "GaussianNLLLoss",
+    "HingeEmbeddingLoss",
     "HingeLoss",
     "HuberLoss",
     "JaccardLoss",
@@ -44,6 +52,9 @@ __all__ = [
     "LogCoshLoss",
     "Loss",
     "MSELoss",
+    "MarginRankingLoss",
+    "MultiLabelMarginLoss",
+    "MultiLabelSoftMarginLoss",
     "MulticlassHingeLoss",
     "NLLLoss",
     "NTXentLoss",
@@ -55,6 +66,7 @@ __all__ = [
     "SigmoidJaccardLoss",
     "SigmoidTverskyLoss",
     "SmoothL1Loss",
+    "SoftMarginLoss",
     "SupervisedContrastiveLoss",
     "TripletMarginLoss",
     "TverskyLoss",

@@ -70,6 +70,11 @@ FACTS: dict[str, Facts] = {
     "gaussian_nll_loss": Facts(
         "Heteroscedastic regression (mean and variance)", "`F.gaussian_nll_loss` (no `beta`)"
     ),
+    "margin_ranking_loss": Facts("Ranking (pairs)", "`F.margin_ranking_loss`"),
+    "soft_margin_loss": Facts("Binary (labels ±1)", "`F.soft_margin_loss`"),
+    "hinge_embedding_loss": Facts("Metric learning (pair distances)", "`F.hinge_embedding_loss`"),
+    "multilabel_soft_margin_loss": Facts("Multi-label", "`F.multilabel_soft_margin_loss`"),
+    "multilabel_margin_loss": Facts("Multi-label (max-margin)", "`F.multilabel_margin_loss`"),
 }
 """One entry per name of `deeplossdive.functional.__all__`."""
 

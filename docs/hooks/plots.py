@@ -318,6 +318,41 @@ def _gaussian(var: float, beta: float = 0.0) -> LossOfInput:
     )
 
 
+def _ranking(margin: float) -> LossOfInput:
+    return lambda s: F.margin_ranking_loss(
+        s, torch.zeros_like(s), torch.ones_like(s), margin=margin, reduction="none"
+    )
+
+
+def _soft_margin(s: Tensor) -> Tensor:
+    return F.soft_margin_loss(s, torch.ones_like(s), reduction="none")
+
+
+def _hinge_embedding(target: int, margin: float = 1.0) -> LossOfInput:
+    return lambda d: F.hinge_embedding_loss(
+        d, torch.full_like(d, target), margin=margin, reduction="none"
+    )
+
+
+def _multilabel_soft_margin(target: float) -> LossOfInput:
+    def loss(z: Tensor) -> Tensor:
+        logits = torch.stack([z, torch.zeros_like(z)], dim=1)
+        labels = torch.tensor([target, 0.0], dtype=z.dtype).expand_as(logits)
+        return F.multilabel_soft_margin_loss(logits, labels, reduction="none")
+
+    return loss
+
+
+def _multilabel_margin(true_classes: tuple[int, ...]) -> LossOfInput:
+    def loss(s: Tensor) -> Tensor:
+        scores = torch.stack([s, torch.zeros_like(s), torch.zeros_like(s)], dim=1)
+        row = list(true_classes) + [-1] * (3 - len(true_classes))
+        target = torch.tensor(row).expand(s.shape[0], 3)
+        return F.multilabel_margin_loss(scores, target, reduction="none")
+
+    return loss
+
+
 # The natural variables.
 _P_T = {
     "x": "$p_t$",
@@ -527,6 +562,37 @@ PLOTS: dict[str, PlotSpec] = {
         Curve("σ² = 1", _gaussian(1.0)),
         Curve("σ² = 4", _gaussian(4.0)),
         Curve("σ² = 4, β = 0.5", _gaussian(4.0, beta=0.5)),
+    ),
+    # The margin losses of torch.nn.
+    "margin_ranking_loss": _spec(
+        {**_MARGIN, "x": "$y (x_1 - x_2)$", "wrt": "$x_1$"},
+        "A pair with $x_2 = 0$ and $y = 1$: $x_1$ should lead by the margin.",
+        *(Curve(f"margin = {m:g}", _ranking(m)) for m in (0.0, 1.0)),
+    ),
+    "soft_margin_loss": _spec(
+        {**_MARGIN, "x": "$y \\cdot x$", "x_range": (-5.0, 5.0), "wrt": "$x$"},
+        "Label $y = +1$, score $x$.",
+        Curve("soft_margin_loss", _soft_margin),
+    ),
+    "hinge_embedding_loss": _spec(
+        {"x": "$d$", "x_range": (0.0, 3.0), "wrt": "$d$"},
+        "A pair of embeddings at distance $d$: similar ($y = 1$) or dissimilar ($y = -1$).",
+        Curve("similar (y = 1)", _hinge_embedding(1)),
+        Curve("dissimilar, Δ = 1", _hinge_embedding(-1)),
+        Curve("dissimilar, Δ = 2", _hinge_embedding(-1, margin=2.0)),
+    ),
+    "multilabel_soft_margin_loss": _spec(
+        {"x": "$z$", "x_range": (-5.0, 5.0), "wrt": "$z$"},
+        "Two classes, logits $(z, 0)$; the second class is false, the first true or false. "
+        "The loss of the sample is the mean of the two classes' BCE.",
+        Curve("first class true", _multilabel_soft_margin(1.0)),
+        Curve("first class false", _multilabel_soft_margin(0.0)),
+    ),
+    "multilabel_margin_loss": _spec(
+        {**_MARGIN, "x": "$s$", "wrt": "$s$"},
+        "Three classes, scores $(s, 0, 0)$; class 0 is true, and class 1 too in the second curve.",
+        Curve("true: {0}", _multilabel_margin((0,))),
+        Curve("true: {0, 1}", _multilabel_margin((0, 1))),
     ),
 }
 """One spec per name of `deeplossdive.functional.__all__`."""
