@@ -439,3 +439,18 @@ def check_padded_class_indices(function: str, name: str, target: Tensor, num_cla
             f"{function}: {name} must hold class indices in [0, {num_classes}) or -1 (padding), "
             f"got {value}"
         )
+
+
+def check_boxes(function: str, name: str, boxes: Tensor) -> None:
+    """Value check: boxes (..., 4) as (x1, y1, x2, y2), finite, with x1 <= x2 and y1 <= y2."""
+    if not value_checks_active() or boxes.numel() == 0:
+        return
+    boxes = boxes.detach()
+    x1, y1, x2, y2 = boxes.unbind(dim=-1)
+    bad = ~(torch.isfinite(boxes).all(dim=-1) & (x1 <= x2) & (y1 <= y2))
+    if bool(bad.any()):
+        value = [float(v) for v in boxes[bad][0].tolist()]
+        raise ValueError(
+            f"{function}: {name} must hold finite boxes (x1, y1, x2, y2) with x1 <= x2 and "
+            f"y1 <= y2, got {value}"
+        )

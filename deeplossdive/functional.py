@@ -4,6 +4,11 @@ from deeplossdive.losses.binary_cross_entropy import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
 )
+from deeplossdive.losses.box_iou import (
+    complete_box_iou_loss,
+    distance_box_iou_loss,
+    generalized_box_iou_loss,
+)
 from deeplossdive.losses.contrastive import contrastive_loss
 from deeplossdive.losses.cosine_embedding import cosine_embedding_loss
 from deeplossdive.losses.cross_entropy import cross_entropy, nll_loss
@@ -38,13 +43,16 @@ from deeplossdive.losses.tversky import sigmoid_tversky_loss, tversky_loss
 __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "complete_box_iou_loss",
     "contrastive_loss",
     "cosine_embedding_loss",
     "cross_entropy",
     "dice_loss",
+    "distance_box_iou_loss",
     "distillation_loss",
     "focal_loss",
     "gaussian_nll_loss",
+    "generalized_box_iou_loss",
     "hinge_embedding_loss",
     "hinge_loss",
     "huber_loss",

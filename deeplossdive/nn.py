@@ -2,6 +2,11 @@
 
 from deeplossdive._base import Loss
 from deeplossdive.losses.binary_cross_entropy import BCELoss, BCEWithLogitsLoss
+from deeplossdive.losses.box_iou import (
+    CompleteBoxIoULoss,
+    DistanceBoxIoULoss,
+    GeneralizedBoxIoULoss,
+)
 from deeplossdive.losses.contrastive import ContrastiveLoss
 from deeplossdive.losses.cosine_embedding import CosineEmbeddingLoss
 from deeplossdive.losses.cross_entropy import CrossEntropyLoss, NLLLoss
@@ -36,13 +41,16 @@ from deeplossdive.losses.tversky import SigmoidTverskyLoss, TverskyLoss
 __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
+    "CompleteBoxIoULoss",
     "ContrastiveLoss",
     "CosineEmbeddingLoss",
     "CrossEntropyLoss",
     "DiceLoss",
+    "DistanceBoxIoULoss",
     "DistillationLoss",
     "FocalLoss",
     "GaussianNLLLoss",
+    "GeneralizedBoxIoULoss",
     "HingeEmbeddingLoss",
     "HingeLoss",
     "HuberLoss",

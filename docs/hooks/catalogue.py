@@ -75,6 +75,15 @@ FACTS: dict[str, Facts] = {
     "hinge_embedding_loss": Facts("Metric learning (pair distances)", "`F.hinge_embedding_loss`"),
     "multilabel_soft_margin_loss": Facts("Multi-label", "`F.multilabel_soft_margin_loss`"),
     "multilabel_margin_loss": Facts("Multi-label (max-margin)", "`F.multilabel_margin_loss`"),
+    "generalized_box_iou_loss": Facts(
+        "Box regression (detection)", "— (`torchvision.ops.generalized_box_iou_loss`)"
+    ),
+    "distance_box_iou_loss": Facts(
+        "Box regression (detection)", "— (`torchvision.ops.distance_box_iou_loss`)"
+    ),
+    "complete_box_iou_loss": Facts(
+        "Box regression (detection)", "— (`torchvision.ops.complete_box_iou_loss`)"
+    ),
 }
 """One entry per name of `deeplossdive.functional.__all__`."""
 

@@ -353,6 +353,18 @@ def _multilabel_margin(true_classes: tuple[int, ...]) -> LossOfInput:
     return loss
 
 
+def _box_offset(function: Callable[..., Tensor], height: float = 1.0) -> LossOfInput:
+    """A box of width 1 and the given height, its left edge at u, against the unit square."""
+
+    def loss(u: Tensor) -> Tensor:
+        zeros = torch.zeros_like(u)
+        boxes = torch.stack([u, zeros, u + 1, zeros + height], dim=1)
+        target = torch.tensor([0.0, 0.0, 1.0, 1.0], dtype=u.dtype).expand_as(boxes)
+        return function(boxes, target, reduction="none")
+
+    return loss
+
+
 # The natural variables.
 _P_T = {
     "x": "$p_t$",
@@ -594,6 +606,21 @@ PLOTS: dict[str, PlotSpec] = {
         Curve("true: {0}", _multilabel_margin((0,))),
         Curve("true: {0, 1}", _multilabel_margin((0, 1))),
     ),
+    # Box regression: a box sliding past its target.
+    **{
+        name: _spec(
+            {"x": "$x_1$", "x_range": (-3.0, 3.0), "wrt": "$x_1$"},
+            "A predicted box of width 1, its left edge at $x_1$ (moved with it), against the "
+            "unit square $[0, 1]^2$: they overlap for $|x_1| < 1$.",
+            Curve("unit square", _box_offset(function)),
+            Curve("height 0.5", _box_offset(function, height=0.5)),
+        )
+        for name, function in (
+            ("generalized_box_iou_loss", F.generalized_box_iou_loss),
+            ("distance_box_iou_loss", F.distance_box_iou_loss),
+            ("complete_box_iou_loss", F.complete_box_iou_loss),
+        )
+    },
 }
 """One spec per name of `deeplossdive.functional.__all__`."""
 
