@@ -39,47 +39,37 @@ class OverlapOptions(NamedTuple):
     distributed: bool
 
 
-def softmax_overlap(
+class Classes(NamedTuple):
+    """The options of the softmax losses, whose target holds class indices."""
+
+    include_background: bool
+    ignore_index: int
+
+
+def overlap(
     function: str,
     ratio: Ratio,
     logits: Tensor,
     target: Tensor,
     options: OverlapOptions,
-    include_background: bool,
-    ignore_index: int,
+    classes: Classes | None = None,
     *,
     gamma: float = 1.0,
 ) -> Tensor:
-    """The overlap loss `function` of `softmax(logits)` against class indices."""
+    """The overlap loss `function`: of `softmax(logits)` against class indices with `classes`,
+    else of `sigmoid(logits)`, per channel, against targets in [0, 1]."""
     smooth = check_overlap_options(function, **options._asdict())
-    stats = softmax_statistics(
-        function, logits, target, include_background=include_background, ignore_index=ignore_index
-    )
-    return _loss(ratio, stats, options._replace(smooth=smooth), gamma).to(logits.dtype)
-
-
-def sigmoid_overlap(
-    function: str,
-    ratio: Ratio,
-    logits: Tensor,
-    target: Tensor,
-    options: OverlapOptions,
-    *,
-    gamma: float = 1.0,
-) -> Tensor:
-    """The overlap loss `function` of `sigmoid(logits)`, per channel, against targets in [0, 1]."""
-    smooth = check_overlap_options(function, **options._asdict())
-    stats = sigmoid_statistics(function, logits, target)
-    return _loss(ratio, stats, options._replace(smooth=smooth), gamma).to(logits.dtype)
-
-
-def _loss(ratio: Ratio, stats: OverlapStatistics, options: OverlapOptions, gamma: float) -> Tensor:
+    if classes is None:
+        stats = sigmoid_statistics(function, logits, target)
+    else:
+        stats = softmax_statistics(function, logits, target, **classes._asdict())
     stats = aggregate(stats, options.aggregation, distributed=options.distributed)
-    return overlap_loss(
-        *ratio(stats, options.smooth),
+    loss = overlap_loss(
+        *ratio(stats, smooth),
         stats,
         empty=options.empty,
         reduction=options.reduction,
         gamma=gamma,
         over_ranks=options.distributed and options.aggregation == "per_image",
     )
+    return loss.to(logits.dtype)

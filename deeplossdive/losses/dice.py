@@ -17,9 +17,9 @@ from deeplossdive._reduction import Reduction
 from deeplossdive._validation import NON_NEGATIVE_FINITE
 from deeplossdive.losses._overlap import Aggregation, EmptyPolicy, OverlapStatistics
 from deeplossdive.losses._overlap_pipeline import (
+    Classes,
     OverlapOptions,
-    sigmoid_overlap,
-    softmax_overlap,
+    overlap,
 )
 
 
@@ -121,9 +121,8 @@ def dice_loss(
         Class 1 has $TP = 1.5$, $FP = 1$, $FN = 0.5$: $1 - 3/4.5 = 0.3333$.
     """
     options = OverlapOptions(smooth, aggregation, empty, reduction, distributed)
-    return softmax_overlap(
-        "dice_loss", _dice_ratio, logits, target, options, include_background, ignore_index
-    )
+    classes = Classes(include_background, ignore_index)
+    return overlap("dice_loss", _dice_ratio, logits, target, options, classes)
 
 
 def sigmoid_dice_loss(
@@ -183,7 +182,7 @@ def sigmoid_dice_loss(
         $TP = 1.25$, $FP = FN = 0.75$: $1 - 2.5/4 = 0.375$.
     """
     options = OverlapOptions(smooth, aggregation, empty, reduction, distributed)
-    return sigmoid_overlap("sigmoid_dice_loss", _dice_ratio, logits, target, options)
+    return overlap("sigmoid_dice_loss", _dice_ratio, logits, target, options)
 
 
 class DiceLoss(Loss[Reduction], function=dice_loss):

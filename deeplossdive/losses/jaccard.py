@@ -17,9 +17,9 @@ from deeplossdive._reduction import Reduction
 from deeplossdive._validation import NON_NEGATIVE_FINITE
 from deeplossdive.losses._overlap import Aggregation, EmptyPolicy, OverlapStatistics
 from deeplossdive.losses._overlap_pipeline import (
+    Classes,
     OverlapOptions,
-    sigmoid_overlap,
-    softmax_overlap,
+    overlap,
 )
 
 
@@ -121,9 +121,8 @@ def jaccard_loss(
         Class 1 has $TP = 1.5$, $FP = 1$, $FN = 0.5$: $1 - 1.5/3 = 0.5$.
     """
     options = OverlapOptions(smooth, aggregation, empty, reduction, distributed)
-    return softmax_overlap(
-        "jaccard_loss", _jaccard_ratio, logits, target, options, include_background, ignore_index
-    )
+    classes = Classes(include_background, ignore_index)
+    return overlap("jaccard_loss", _jaccard_ratio, logits, target, options, classes)
 
 
 def sigmoid_jaccard_loss(
@@ -173,7 +172,7 @@ def sigmoid_jaccard_loss(
         $TP = 1.25$, $FP = FN = 0.75$: $1 - 1.25/2.75 = 0.5455$.
     """
     options = OverlapOptions(smooth, aggregation, empty, reduction, distributed)
-    return sigmoid_overlap("sigmoid_jaccard_loss", _jaccard_ratio, logits, target, options)
+    return overlap("sigmoid_jaccard_loss", _jaccard_ratio, logits, target, options)
 
 
 class JaccardLoss(Loss[Reduction], function=jaccard_loss):

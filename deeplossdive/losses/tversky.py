@@ -17,10 +17,10 @@ from deeplossdive._reduction import Reduction
 from deeplossdive._validation import NON_NEGATIVE_FINITE, POSITIVE_FINITE, check_interval
 from deeplossdive.losses._overlap import Aggregation, EmptyPolicy, OverlapStatistics
 from deeplossdive.losses._overlap_pipeline import (
+    Classes,
     OverlapOptions,
     Ratio,
-    sigmoid_overlap,
-    softmax_overlap,
+    overlap,
 )
 
 
@@ -143,9 +143,8 @@ def tversky_loss(
     fn = "tversky_loss"
     ratio, gamma = _tversky(fn, alpha, beta, gamma)
     options = OverlapOptions(smooth, aggregation, empty, reduction, distributed)
-    return softmax_overlap(
-        fn, ratio, logits, target, options, include_background, ignore_index, gamma=gamma
-    )
+    classes = Classes(include_background, ignore_index)
+    return overlap(fn, ratio, logits, target, options, classes, gamma=gamma)
 
 
 def sigmoid_tversky_loss(
@@ -205,7 +204,7 @@ def sigmoid_tversky_loss(
     fn = "sigmoid_tversky_loss"
     ratio, gamma = _tversky(fn, alpha, beta, gamma)
     options = OverlapOptions(smooth, aggregation, empty, reduction, distributed)
-    return sigmoid_overlap(fn, ratio, logits, target, options, gamma=gamma)
+    return overlap(fn, ratio, logits, target, options, gamma=gamma)
 
 
 class TverskyLoss(Loss[Reduction], function=tversky_loss):
