@@ -9,9 +9,10 @@ traces (a data-dependent branch would break the graph).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import torch
 from torch import Tensor
@@ -120,22 +121,6 @@ def check_class_weight(function: str, name: str, weight: Tensor, num_classes: in
         )
 
 
-def check_non_negative(function: str, name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{function}: {name} must be a real number, got {type(value).__name__}")
-    if not value >= 0:  # also rejects NaN
-        raise ValueError(f"{function}: {name} must be >= 0, got {value}")
-    return float(value)
-
-
-def check_unit_interval(function: str, name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{function}: {name} must be a real number, got {type(value).__name__}")
-    if not 0 <= value <= 1:
-        raise ValueError(f"{function}: {name} must be in [0, 1], got {value}")
-    return float(value)
-
-
 def check_class_indices(
     function: str, target: Tensor, num_classes: int, ignore_index: int | None
 ) -> bool:
@@ -204,15 +189,6 @@ def check_plus_minus_one(function: str, name: str, tensor: Tensor) -> None:
     if bool(bad.any()):
         value = tensor[bad][0].item()
         raise ValueError(f"{function}: {name} must hold labels -1 or +1, got {value}")
-
-
-def check_positive_finite(function: str, name: str, value: float) -> float:
-    """A hyperparameter that must be a finite real number > 0 (a temperature, a scale)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{function}: {name} must be a real number, got {type(value).__name__}")
-    if not 0 < value < float("inf"):  # also rejects NaN
-        raise ValueError(f"{function}: {name} must be a finite number > 0, got {value}")
-    return float(value)
 
 
 def check_probability_values(function: str, name: str, tensor: Tensor) -> None:
@@ -333,33 +309,6 @@ def check_non_positive_log_probabilities(function: str, name: str, tensor: Tenso
         )
 
 
-def check_at_least(function: str, name: str, value: float, lower: float) -> float:
-    """A real hyperparameter >= `lower`."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{function}: {name} must be a real number, got {type(value).__name__}")
-    if not value >= lower:  # also rejects NaN
-        raise ValueError(f"{function}: {name} must be >= {lower}, got {value}")
-    return float(value)
-
-
-def check_open_unit_interval(function: str, name: str, value: float) -> float:
-    """A real hyperparameter strictly between 0 and 1 (a quantile level)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{function}: {name} must be a real number, got {type(value).__name__}")
-    if not 0 < value < 1:  # also rejects NaN
-        raise ValueError(f"{function}: {name} must be in (0, 1), got {value}")
-    return float(value)
-
-
-def check_non_negative_finite(function: str, name: str, value: float) -> float:
-    """A real hyperparameter >= 0 that is finite (a transition point such as smooth-L1's beta)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{function}: {name} must be a real number, got {type(value).__name__}")
-    if not 0 <= value < float("inf"):  # also rejects NaN
-        raise ValueError(f"{function}: {name} must be a finite number >= 0, got {value}")
-    return float(value)
-
-
 def check_ndim(function: str, name: str, tensor: Tensor, ndim: int, layout: str) -> None:
     """`tensor` has exactly `ndim` dimensions, laid out as `layout` (e.g. "(N, D)")."""
     if tensor.dim() != ndim:
@@ -409,12 +358,43 @@ def check_zero_one_labels(function: str, name: str, tensor: Tensor) -> None:
         raise ValueError(f"{function}: {name} must hold labels 0 or 1, got {value}")
 
 
-def check_in_interval(function: str, name: str, value: float, low: float, high: float) -> float:
-    """A real hyperparameter in the closed interval [low, high]."""
+class Interval(NamedTuple):
+    """The real values a hyperparameter may take, from `low` to `high`.
+
+    Each end is closed unless `low_open` / `high_open`; an infinite end that is closed admits
+    infinity. NaN is never in an interval.
+    """
+
+    low: float
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+
+    def describe(self) -> str:
+        """What a message says: ">= 0", "a finite number > 0", "in [0, 1]", "in (0, 1)", ..."""
+        above = f"{'>' if self.low_open else '>='} {self.low}"
+        if self.high == math.inf:
+            return f"a finite number {above}" if self.high_open else above
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"in {left}{self.low}, {self.high}{right}"
+
+
+NON_NEGATIVE = Interval(0)
+NON_NEGATIVE_FINITE = Interval(0, high_open=True)
+POSITIVE_FINITE = Interval(0, low_open=True, high_open=True)
+UNIT = Interval(0, 1)
+OPEN_UNIT = Interval(0, 1, low_open=True, high_open=True)
+
+
+def check_interval(function: str, name: str, value: float, interval: Interval) -> float:
+    """A real hyperparameter (not a bool) in `interval`; returns it as a float."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise TypeError(f"{function}: {name} must be a real number, got {type(value).__name__}")
-    if not low <= value <= high:  # also rejects NaN
-        raise ValueError(f"{function}: {name} must be in [{low}, {high}], got {value}")
+    low, high, low_open, high_open = interval
+    above = value > low if low_open else value >= low
+    below = value < high if high_open else value <= high
+    if not (above and below):  # also rejects NaN
+        raise ValueError(f"{function}: {name} must be {interval.describe()}, got {value}")
     return float(value)
 
 

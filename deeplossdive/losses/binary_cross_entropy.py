@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from deeplossdive._about import Axis, Curve, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import compute_dtype
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -224,49 +225,17 @@ def binary_cross_entropy_with_logits(
     return reduce_loss(loss, reduction, weight=weights).to(logits.dtype)
 
 
-class BCELoss(Loss[Reduction]):
-    """Module form of [`binary_cross_entropy`][deeplossdive.functional.binary_cross_entropy].
-
-    Args:
-        weight: Optional weights of a shape that broadcasts to the input without enlarging it;
-            stored as a buffer.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - probs: any shape, values in $[0, 1]$.
-        - target: the shape of `probs`, floating point in $[0, 1]$.
-        - output: scalar, or the shape of `probs` for `"none"`.
-    """
-
-    weight: Tensor | None
+class BCELoss(Loss[Reduction], function=binary_cross_entropy):
+    """Module form of [`binary_cross_entropy`][deeplossdive.functional.binary_cross_entropy]."""
 
     def __init__(self, *, weight: Tensor | None = None, reduction: Reduction = "mean") -> None:
-        super().__init__(reduction=reduction)
-        self.register_weight("weight", weight)
-
-    def forward(self, probs: Tensor, target: Tensor) -> Tensor:
-        return binary_cross_entropy(probs, target, weight=self.weight, reduction=self.reduction)
+        super().__init__(locals())
 
 
-class BCEWithLogitsLoss(Loss[Reduction]):
+class BCEWithLogitsLoss(Loss[Reduction], function=binary_cross_entropy_with_logits):
     """Module form of
     [`binary_cross_entropy_with_logits`][deeplossdive.functional.binary_cross_entropy_with_logits].
-
-    Args:
-        weight: Optional weights of a shape that broadcasts to the input without enlarging it;
-            stored as a buffer.
-        pos_weight: Optional weights of the positive term, same shape rule ($(C)$ along the
-            last dimension); stored as a buffer.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - logits: any shape.
-        - target: the shape of `logits`, floating point in $[0, 1]$.
-        - output: scalar, or the shape of `logits` for `"none"`.
     """
-
-    weight: Tensor | None
-    pos_weight: Tensor | None
 
     def __init__(
         self,
@@ -275,15 +244,42 @@ class BCEWithLogitsLoss(Loss[Reduction]):
         pos_weight: Tensor | None = None,
         reduction: Reduction = "mean",
     ) -> None:
-        super().__init__(reduction=reduction)
-        self.register_weight("weight", weight)
-        self.register_weight("pos_weight", pos_weight)
+        super().__init__(locals())
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+
+def _bce(target: float) -> Curve:
+    return lambda p: binary_cross_entropy(p, torch.full_like(p, target), reduction="none")
+
+
+def _bce_with_logits(pos_weight: float | None) -> Curve:
+    def loss(x: Tensor) -> Tensor:
+        weight = None if pos_weight is None else torch.tensor(pos_weight, dtype=x.dtype)
         return binary_cross_entropy_with_logits(
-            logits,
-            target,
-            weight=self.weight,
-            pos_weight=self.pos_weight,
-            reduction=self.reduction,
+            x, torch.ones_like(x), pos_weight=weight, reduction="none"
         )
+
+    return loss
+
+
+describe(
+    binary_cross_entropy,
+    family="Classification",
+    task="Binary, multi-label",
+    torch="`F.binary_cross_entropy`",
+    plot=Plot(
+        Axis("$p$", (0.02, 0.98), "$p$"),
+        "A predicted probability $p$ against a hard target 1 and a soft target 0.7.",
+        {"t = 1": _bce(1.0), "t = 0.7": _bce(0.7)},
+    ),
+)
+describe(
+    binary_cross_entropy_with_logits,
+    family="Classification",
+    task="Binary, multi-label",
+    torch="`F.binary_cross_entropy_with_logits`",
+    plot=Plot(
+        Axis("$y \\cdot x$", (-5.0, 5.0), "$x$"),
+        "Target $t = 1$, so the margin $y \\cdot x$ with $y = 2t - 1$ is the logit $x$.",
+        {"pos_weight = None": _bce_with_logits(None), "pos_weight = 4": _bce_with_logits(4.0)},
+    ),
+)

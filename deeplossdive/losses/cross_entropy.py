@@ -6,21 +6,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from deeplossdive._about import P_T, TWO_CLASSES, Axis, Plot, class0, describe, two_class
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, weighted_mean
 from deeplossdive._validation import (
+    UNIT,
     check_class_indices,
     check_class_or_probability_target,
     check_class_target,
     check_class_weight,
     check_floating,
     check_integer,
+    check_interval,
     check_min_ndim,
     check_non_positive_log_probabilities,
     check_num_classes,
     check_probability_rows,
-    check_unit_interval,
 )
 
 _BINARY_HINT = "one logit per sample is a binary problem: use binary_cross_entropy_with_logits"
@@ -129,7 +131,7 @@ def cross_entropy(
     check_min_ndim(fn, "logits", logits, 2, "(N, C, ...)")
     num_classes = check_num_classes(fn, "logits", logits, _BINARY_HINT)
     probabilities = check_class_or_probability_target(fn, "logits", logits, target)
-    check_unit_interval(fn, "label_smoothing", label_smoothing)
+    check_interval(fn, "label_smoothing", label_smoothing, UNIT)
     check_reduction(fn, reduction)
     if weight is not None:
         check_class_weight(fn, "weight", weight, num_classes)
@@ -258,23 +260,8 @@ def nll_loss(
     return _as(weighted_mean(total, denominator), log_probs.dtype)
 
 
-class CrossEntropyLoss(Loss[Reduction]):
-    r"""Module form of [`cross_entropy`][deeplossdive.functional.cross_entropy].
-
-    Args:
-        weight: Optional per-class weights, shape $(C)$; stored as a buffer.
-        ignore_index: Class-index target value to ignore.
-        label_smoothing: $\varepsilon \in [0, 1]$.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - logits: $(N, C)$ or $(N, C, d_1, \dots)$.
-        - target: $(N)$ or $(N, d_1, \dots)$, integer class indices; or the shape of `logits`,
-          floating-point probabilities.
-        - output: scalar, or $(N)$ / $(N, d_1, \dots)$ for `"none"`.
-    """
-
-    weight: Tensor | None
+class CrossEntropyLoss(Loss[Reduction], function=cross_entropy):
+    """Module form of [`cross_entropy`][deeplossdive.functional.cross_entropy]."""
 
     def __init__(
         self,
@@ -284,44 +271,11 @@ class CrossEntropyLoss(Loss[Reduction]):
         label_smoothing: float = 0.0,
         reduction: Reduction = "mean",
     ) -> None:
-        super().__init__(reduction=reduction)
-        name = type(self).__name__
-        self.register_weight("weight", weight)
-        self.ignore_index = ignore_index
-        self.label_smoothing = check_unit_interval(name, "label_smoothing", label_smoothing)
-
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return cross_entropy(
-            logits,
-            target,
-            weight=self.weight,
-            ignore_index=self.ignore_index,
-            label_smoothing=self.label_smoothing,
-            reduction=self.reduction,
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}, "
-            f"{super().extra_repr()}"
-        )
+        super().__init__(locals(), label_smoothing=UNIT)
 
 
-class NLLLoss(Loss[Reduction]):
-    r"""Module form of [`nll_loss`][deeplossdive.functional.nll_loss].
-
-    Args:
-        weight: Optional per-class weights, shape $(C)$; stored as a buffer.
-        ignore_index: Target value to ignore.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - log_probs: $(N, C)$ or $(N, C, d_1, \dots)$.
-        - target: $(N)$ or $(N, d_1, \dots)$, integer class indices.
-        - output: scalar, or the shape of `target` for `"none"`.
-    """
-
-    weight: Tensor | None
+class NLLLoss(Loss[Reduction], function=nll_loss):
+    """Module form of [`nll_loss`][deeplossdive.functional.nll_loss]."""
 
     def __init__(
         self,
@@ -330,18 +284,36 @@ class NLLLoss(Loss[Reduction]):
         ignore_index: int = -100,
         reduction: Reduction = "mean",
     ) -> None:
-        super().__init__(reduction=reduction)
-        self.register_weight("weight", weight)
-        self.ignore_index = ignore_index
+        super().__init__(locals())
 
-    def forward(self, log_probs: Tensor, target: Tensor) -> Tensor:
-        return nll_loss(
-            log_probs,
-            target,
-            weight=self.weight,
-            ignore_index=self.ignore_index,
-            reduction=self.reduction,
-        )
 
-    def extra_repr(self) -> str:
-        return f"ignore_index={self.ignore_index}, {super().extra_repr()}"
+def _nll(log_p: Tensor) -> Tensor:
+    log_probs = torch.stack([log_p, torch.log1p(-torch.exp(log_p))], dim=1)
+    return nll_loss(log_probs, class0(log_p), reduction="none")
+
+
+describe(
+    cross_entropy,
+    family="Classification",
+    task="Multi-class, segmentation",
+    torch="`F.cross_entropy`",
+    plot=Plot(
+        P_T,
+        TWO_CLASSES,
+        {
+            "cross-entropy": two_class(cross_entropy),
+            "label_smoothing = 0.1": two_class(cross_entropy, label_smoothing=0.1),
+        },
+    ),
+)
+describe(
+    nll_loss,
+    family="Classification",
+    task="Multi-class, segmentation",
+    torch="`F.nll_loss`",
+    plot=Plot(
+        Axis("$p_t$", (0.01, 0.99), "$\\log p_t$", torch.log),
+        "Two classes, log-probabilities $(\\log p_t, \\log(1 - p_t))$, target class 0.",
+        {"nll_loss": _nll},
+    ),
+)

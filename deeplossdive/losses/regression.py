@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
+from deeplossdive._about import RESIDUAL, RESIDUAL_SETUP, Curve, Plot, describe, residual
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
+    NON_NEGATIVE_FINITE,
+    OPEN_UNIT,
+    POSITIVE_FINITE,
     check_floating,
-    check_non_negative_finite,
-    check_open_unit_interval,
-    check_positive_finite,
+    check_interval,
     check_same_shape,
 )
 
@@ -208,7 +211,7 @@ def huber_loss(
     """
     fn = "huber_loss"
     residual, weights = _residual(fn, input, target, weight, reduction)
-    check_positive_finite(fn, "delta", delta)
+    check_interval(fn, "delta", delta, POSITIVE_FINITE)
     size = residual.abs()
     loss = torch.where(size <= delta, 0.5 * residual * residual, delta * (size - 0.5 * delta))
     return _reduce(loss, reduction, weights, input.dtype)
@@ -271,7 +274,7 @@ def smooth_l1_loss(
     """
     fn = "smooth_l1_loss"
     residual, weights = _residual(fn, input, target, weight, reduction)
-    check_non_negative_finite(fn, "beta", beta)
+    check_interval(fn, "beta", beta, NON_NEGATIVE_FINITE)
     size = residual.abs()
     if beta == 0:
         loss = size
@@ -401,182 +404,93 @@ def quantile_loss(
     """
     fn = "quantile_loss"
     residual, weights = _residual(fn, input, target, weight, reduction)
-    check_open_unit_interval(fn, "quantile", quantile)
+    check_interval(fn, "quantile", quantile, OPEN_UNIT)
     # q max(y - x, 0) + (1 - q) max(x - y, 0): relu's gradient at 0 is 0, so a perfect
     # prediction gets gradient 0 (as in L1), and the value there is +0.0, never -0.0.
     loss = quantile * torch.relu(-residual) + (1 - quantile) * torch.relu(residual)
     return _reduce(loss, reduction, weights, input.dtype)
 
 
-class MSELoss(Loss[Reduction]):
-    """Module form of [`mse_loss`][deeplossdive.functional.mse_loss].
-
-    Args:
-        weight: Optional per-element weights, exactly the shape of the input; stored as a
-            buffer. Weights that change from batch to batch go to the function instead.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - input: any shape.
-        - target: the shape of `input`.
-        - output: scalar, or the shape of `input` for `"none"`.
-    """
-
-    weight: Tensor | None
+class MSELoss(Loss[Reduction], function=mse_loss):
+    """Module form of [`mse_loss`][deeplossdive.functional.mse_loss]."""
 
     def __init__(self, *, weight: Tensor | None = None, reduction: Reduction = "mean") -> None:
-        super().__init__(reduction=reduction)
-        self.register_weight("weight", weight)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return mse_loss(input, target, weight=self.weight, reduction=self.reduction)
+        super().__init__(locals())
 
 
-class L1Loss(Loss[Reduction]):
-    """Module form of [`l1_loss`][deeplossdive.functional.l1_loss].
-
-    Args:
-        weight: Optional per-element weights, exactly the shape of the input; stored as a
-            buffer. Weights that change from batch to batch go to the function instead.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - input: any shape.
-        - target: the shape of `input`.
-        - output: scalar, or the shape of `input` for `"none"`.
-    """
-
-    weight: Tensor | None
+class L1Loss(Loss[Reduction], function=l1_loss):
+    """Module form of [`l1_loss`][deeplossdive.functional.l1_loss]."""
 
     def __init__(self, *, weight: Tensor | None = None, reduction: Reduction = "mean") -> None:
-        super().__init__(reduction=reduction)
-        self.register_weight("weight", weight)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return l1_loss(input, target, weight=self.weight, reduction=self.reduction)
+        super().__init__(locals())
 
 
-class HuberLoss(Loss[Reduction]):
-    """Module form of [`huber_loss`][deeplossdive.functional.huber_loss].
-
-    Args:
-        delta: Where the quadratic turns linear, $\\delta > 0$.
-        weight: Optional per-element weights, exactly the shape of the input; stored as a
-            buffer. Weights that change from batch to batch go to the function instead.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - input: any shape.
-        - target: the shape of `input`.
-        - output: scalar, or the shape of `input` for `"none"`.
-    """
-
-    weight: Tensor | None
+class HuberLoss(Loss[Reduction], function=huber_loss):
+    """Module form of [`huber_loss`][deeplossdive.functional.huber_loss]."""
 
     def __init__(
         self, *, delta: float = 1.0, weight: Tensor | None = None, reduction: Reduction = "mean"
     ) -> None:
-        super().__init__(reduction=reduction)
-        name = type(self).__name__
-        self.delta = check_positive_finite(name, "delta", delta)
-        self.register_weight("weight", weight)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return huber_loss(
-            input, target, delta=self.delta, weight=self.weight, reduction=self.reduction
-        )
-
-    def extra_repr(self) -> str:
-        return f"delta={self.delta}, {super().extra_repr()}"
+        super().__init__(locals(), delta=POSITIVE_FINITE)
 
 
-class SmoothL1Loss(Loss[Reduction]):
-    """Module form of [`smooth_l1_loss`][deeplossdive.functional.smooth_l1_loss].
-
-    Args:
-        beta: Width of the quadratic zone, $\\beta \\ge 0$; $\\beta = 0$ is L1.
-        weight: Optional per-element weights, exactly the shape of the input; stored as a
-            buffer. Weights that change from batch to batch go to the function instead.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - input: any shape.
-        - target: the shape of `input`.
-        - output: scalar, or the shape of `input` for `"none"`.
-    """
-
-    weight: Tensor | None
+class SmoothL1Loss(Loss[Reduction], function=smooth_l1_loss):
+    """Module form of [`smooth_l1_loss`][deeplossdive.functional.smooth_l1_loss]."""
 
     def __init__(
         self, *, beta: float = 1.0, weight: Tensor | None = None, reduction: Reduction = "mean"
     ) -> None:
-        super().__init__(reduction=reduction)
-        name = type(self).__name__
-        self.beta = check_non_negative_finite(name, "beta", beta)
-        self.register_weight("weight", weight)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return smooth_l1_loss(
-            input, target, beta=self.beta, weight=self.weight, reduction=self.reduction
-        )
-
-    def extra_repr(self) -> str:
-        return f"beta={self.beta}, {super().extra_repr()}"
+        super().__init__(locals(), beta=NON_NEGATIVE_FINITE)
 
 
-class LogCoshLoss(Loss[Reduction]):
-    """Module form of [`log_cosh_loss`][deeplossdive.functional.log_cosh_loss].
-
-    Args:
-        weight: Optional per-element weights, exactly the shape of the input; stored as a
-            buffer. Weights that change from batch to batch go to the function instead.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - input: any shape.
-        - target: the shape of `input`.
-        - output: scalar, or the shape of `input` for `"none"`.
-    """
-
-    weight: Tensor | None
+class LogCoshLoss(Loss[Reduction], function=log_cosh_loss):
+    """Module form of [`log_cosh_loss`][deeplossdive.functional.log_cosh_loss]."""
 
     def __init__(self, *, weight: Tensor | None = None, reduction: Reduction = "mean") -> None:
-        super().__init__(reduction=reduction)
-        self.register_weight("weight", weight)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return log_cosh_loss(input, target, weight=self.weight, reduction=self.reduction)
+        super().__init__(locals())
 
 
-class QuantileLoss(Loss[Reduction]):
-    """Module form of [`quantile_loss`][deeplossdive.functional.quantile_loss].
-
-    Args:
-        quantile: The quantile level $q \\in (0, 1)$.
-        weight: Optional per-element weights, exactly the shape of the input; stored as a
-            buffer. Weights that change from batch to batch go to the function instead.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - input: any shape.
-        - target: the shape of `input`.
-        - output: scalar, or the shape of `input` for `"none"`.
-    """
-
-    weight: Tensor | None
+class QuantileLoss(Loss[Reduction], function=quantile_loss):
+    """Module form of [`quantile_loss`][deeplossdive.functional.quantile_loss]."""
 
     def __init__(
         self, *, quantile: float = 0.5, weight: Tensor | None = None, reduction: Reduction = "mean"
     ) -> None:
-        super().__init__(reduction=reduction)
-        name = type(self).__name__
-        self.quantile = check_open_unit_interval(name, "quantile", quantile)
-        self.register_weight("weight", weight)
+        super().__init__(locals(), quantile=OPEN_UNIT)
 
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return quantile_loss(
-            input, target, quantile=self.quantile, weight=self.weight, reduction=self.reduction
-        )
 
-    def extra_repr(self) -> str:
-        return f"quantile={self.quantile}, {super().extra_repr()}"
+def _describe(
+    function: Callable[..., Tensor],
+    task: str,
+    torch: str,
+    curves: dict[str, Curve],
+    note: str = "",
+) -> None:
+    plot = Plot(RESIDUAL, RESIDUAL_SETUP + note, curves)
+    describe(function, family="Regression", task=task, torch=torch, plot=plot)
+
+
+_describe(mse_loss, "Regression", "`F.mse_loss`", {"mse_loss": residual(mse_loss)})
+_describe(l1_loss, "Regression (median), outliers", "`F.l1_loss`", {"l1_loss": residual(l1_loss)})
+_describe(
+    log_cosh_loss, "Regression with outliers", "—", {"log_cosh_loss": residual(log_cosh_loss)}
+)
+_describe(
+    huber_loss,
+    "Regression with outliers",
+    "`F.huber_loss`",
+    {f"δ = {d:g}": residual(huber_loss, delta=d) for d in (0.5, 1.0, 2.0)},
+)
+_describe(
+    smooth_l1_loss,
+    "Regression with outliers, box regression",
+    "`F.smooth_l1_loss`",
+    {f"β = {b:g}": residual(smooth_l1_loss, beta=b) for b in (0.5, 1.0, 2.0)},
+)
+_describe(
+    quantile_loss,
+    "Quantile regression, intervals",
+    "—",
+    {f"q = {q:g}": residual(quantile_loss, quantile=q) for q in (0.1, 0.5, 0.9)},
+    " Left of 0 the prediction is too low (under-prediction).",
+)
