@@ -15,7 +15,7 @@ import deeplossdive
 from deeplossdive import functional, nn
 from deeplossdive.functional import focal_loss
 from deeplossdive.nn import FocalLoss, Loss
-from tests.harness import LossContract
+from tests.harness import LossContract, LossSpec
 
 
 def test_call_of_a_loss_module_is_typed_tensor() -> None:
@@ -63,11 +63,10 @@ def test_py_typed_is_shipped() -> None:
     assert files("deeplossdive").joinpath("py.typed").is_file()
 
 
-def test_every_function_has_a_spec_in_the_shared_tester() -> None:
-    """Adding a loss means adding a `LossSpec`: each public function is the `spec.function` of a
-    `LossContract` class in tests/test_<loss>.py (oracle, gradcheck, stability, compile, ...),
-    and that spec's module is the function's twin."""
-    specs: dict[str, set[str]] = {}
+def loss_specs() -> dict[str, list[LossSpec]]:
+    """Every `LossSpec` of the shared tester, by the name of its function: each `LossContract`
+    class of tests/test_<loss>.py contributes its spec (a function may have several)."""
+    specs: dict[str, list[LossSpec]] = {}
     for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if not info.name.startswith("test_"):
             continue
@@ -76,8 +75,16 @@ def test_every_function_has_a_spec_in_the_shared_tester() -> None:
             if not (isinstance(value, type) and issubclass(value, LossContract)):
                 continue
             spec = getattr(value, "spec", None)
-            if spec is not None:
-                specs.setdefault(spec.function.__name__, set()).add(spec.module.__name__)
+            if spec is not None and spec not in specs.get(spec.function.__name__, []):
+                specs.setdefault(spec.function.__name__, []).append(spec)
+    return specs
+
+
+def test_every_function_has_a_spec_in_the_shared_tester() -> None:
+    """Adding a loss means adding a `LossSpec`: each public function is the `spec.function` of a
+    `LossContract` class in tests/test_<loss>.py (oracle, gradcheck, stability, compile, ...),
+    and that spec's module is the function's twin."""
+    specs = {name: {spec.module.__name__ for spec in found} for name, found in loss_specs().items()}
     missing = sorted(set(functional.__all__) - set(specs))
     assert not missing, f"public functions without a LossSpec: {missing}"
     for name, modules in specs.items():
