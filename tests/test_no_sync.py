@@ -216,10 +216,12 @@ def test_cuda_matches_cpu(spec: LossSpec, options: dict[str, Any], dtype: torch.
 @needs_cuda
 def test_value_checks_true_checks_cuda_tensors() -> None:
     """Off by default on CUDA; `value_checks(True)` turns them on there (and syncs)."""
-    logits = torch.zeros(2, 3, device="cuda")
-    target = torch.tensor([0, 1], device="cuda")
-    with deeplossdive.value_checks(True), pytest.raises(ValueError, match="got 1"):
-        functional.hinge_loss(logits[:, 0], target)
+    scores = torch.zeros(2, device="cuda")
+    target = torch.tensor([1, 5], device="cuda")
+    with NoSync():
+        functional.hinge_loss(scores, target)  # "auto": no check, no sync
+    with deeplossdive.value_checks(True), pytest.raises(ValueError, match="got 5"):
+        functional.hinge_loss(scores, target)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -132,7 +132,9 @@ def binary_cross_entropy(
     $\partial \ell / \partial p = w\,[(1 - t)/(1 - p) - t/p]$, wherever the clamp is inactive
     (torch's equals it wherever $p(1 - p) \ge 10^{-12}$). Where a log is clamped, that term is
     flat and contributes 0, so values and gradients stay finite at $p \in \{0, 1\}$; there torch
-    returns $(p - t)/10^{-12}$ instead. float16 and bfloat16 inputs are computed in float32 and
+    returns $(p - t)/10^{-12}$ instead. This gradient is written by hand (one pass over the saved
+    inputs, where autograd through the clamped logs would take a dozen): first derivatives only,
+    a second one raises an error. float16 and bfloat16 inputs are computed in float32 and
     returned in the input dtype.
 
     Args:

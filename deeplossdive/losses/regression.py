@@ -339,7 +339,9 @@ def log_cosh_loss(
     $|r| + \log(1 + e^{-2|r|}) - \log 2$ for $|r| \ge 1$, which cannot overflow, and as
     $\log(1 + 2\sinh^2(r/2))$ for $|r| < 1$, which keeps full relative precision near 0 where the
     first form cancels; values and gradients are finite at $|r| = 1000$ in float32 and float16.
-    Reductions, weights and dtypes as in [`mse_loss`][deeplossdive.functional.mse_loss].
+    The gradient $\tanh(x - y)$ is written by hand from the one saved residual: first
+    derivatives only (a second one raises an error). Reductions, weights and dtypes as in
+    [`mse_loss`][deeplossdive.functional.mse_loss].
 
     Args:
         input: Predictions, any shape, floating point.
@@ -396,8 +398,9 @@ def quantile_loss(
     Under-predicting costs $q$ per unit, over-predicting $1 - q$: the constant that minimises
     the loss over a sample is its $q$-quantile, so $q = 0.9$ trains the upper end of an 80 %
     prediction interval. $q = 0.5$ is half the L1 loss. At $r = 0$ the gradient is 0 (a valid
-    subgradient, between the one-sided slopes $-q$ and $1 - q$), as L1's is. Reductions, weights
-    and dtypes as in [`mse_loss`][deeplossdive.functional.mse_loss].
+    subgradient, between the one-sided slopes $-q$ and $1 - q$), as L1's is. The gradient is
+    written by hand from the one saved residual: first derivatives only (a second one raises an
+    error). Reductions, weights and dtypes as in [`mse_loss`][deeplossdive.functional.mse_loss].
 
     Args:
         input: Predictions of the $q$-quantile, any shape, floating point.
