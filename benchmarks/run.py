@@ -1198,8 +1198,11 @@ def measure_case(
             continue
         runnable.append((impl, forward, forward_backward))
         if not impl.compile:
-            counted = count_ops(fn, inputs, leaves)
-            row.aten_ops, row.contended = len(counted.ops), counted.contended
+            try:
+                counted = count_ops(fn, inputs, leaves)
+                row.aten_ops, row.contended = len(counted.ops), counted.contended
+            except Exception as error:  # counting is a bonus: never fatal
+                print(f"  could not count {impl.name}'s operations: {error!r:.120}", flush=True)
 
     times: dict[str, dict[str, list[float]]] = {
         impl.name: {"f": [], "fb": []} for impl, _, _ in runnable

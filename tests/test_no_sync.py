@@ -30,7 +30,7 @@ import deeplossdive
 from deeplossdive import functional
 from deeplossdive._validation import _as_on_an_accelerator
 from tests.harness import LossSpec
-from tests.test_public_api import loss_specs
+from tests.specs import loss_specs
 
 aten = torch.ops.aten
 
