@@ -17,7 +17,7 @@ from deeplossdive import functional, losses, nn
 from deeplossdive._about import ABOUT
 from deeplossdive.functional import focal_loss
 from deeplossdive.nn import FocalLoss, Loss
-from tests.harness import LossContract
+from tests.specs import loss_specs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,19 +112,9 @@ def test_every_function_has_a_spec_an_oracle_a_page_and_its_facts() -> None:
     docs/losses/. Each public function is the `spec.function` of a `LossContract` class
     (oracle, gradcheck, stability, compile, ...) whose oracle comes from tests/oracles/ and whose
     module is the function's twin; it is rendered on a page and declares its facts and plot."""
-    specs: dict[str, set[str]] = {}
-    oracles: dict[str, str] = {}
-    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        if not info.name.startswith("test_"):
-            continue
-        module = importlib.import_module(f"tests.{info.name}")
-        for value in vars(module).values():
-            if not (isinstance(value, type) and issubclass(value, LossContract)):
-                continue
-            spec = getattr(value, "spec", None)
-            if spec is not None:
-                specs.setdefault(spec.function.__name__, set()).add(spec.module.__name__)
-                oracles[spec.function.__name__] = spec.oracle.__module__
+    found = loss_specs()
+    specs = {name: {spec.module.__name__ for spec in group} for name, group in found.items()}
+    oracles = {name: group[0].oracle.__module__ for name, group in found.items()}
     missing = sorted(set(functional.__all__) - set(specs))
     assert not missing, f"public functions without a LossSpec: {missing}"
     for name, modules in specs.items():

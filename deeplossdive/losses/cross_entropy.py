@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from deeplossdive._about import P_T, TWO_CLASSES, Axis, Plot, class0, describe, two_class
 from deeplossdive._base import Loss
-from deeplossdive._numerics import upcast
+from deeplossdive._numerics import LOW_PRECISION
 from deeplossdive._reduction import Reduction, check_reduction, weighted_mean
 from deeplossdive._validation import (
     UNIT,
@@ -78,7 +80,9 @@ def cross_entropy(
     its class index. Without `weight` the two agree.
 
     The computation is torch's fused kernel; this function adds the checks. float16 and bfloat16
-    inputs are computed in float32 (as under autocast) and returned in the input dtype.
+    logits go to it as they are, without a float32 copy (which would double the memory): its
+    log-softmax and NLL accumulate in float32 and round only what they return, and the mean is
+    taken in float32. The result has the input dtype.
 
     Args:
         logits: Unnormalised scores (not probabilities), shape $(N, C)$ or
@@ -145,32 +149,43 @@ def cross_entropy(
     else:
         check_class_indices(fn, target, num_classes, ignore_index)
 
-    work = upcast(logits)
-    weight = None if weight is None else _as(weight, work.dtype)
+    # No float32 copy of float16/bfloat16 logits: torch's log-softmax and NLL kernels accumulate
+    # in float32 and round only their outputs.
+    work_weight = None if weight is None else _as(weight, logits.dtype)
     if probabilities:
-        target = _as(target, work.dtype)
+        target = _as(target, logits.dtype)
     elif target.dtype != torch.long:
         target = target.long()
 
     def torch_ce(torch_reduction: str) -> Tensor:
         return F.cross_entropy(
-            work,
+            logits,
             target,
-            weight=weight,
+            weight=work_weight,
             ignore_index=ignore_index,
             label_smoothing=label_smoothing,
             reduction=torch_reduction,
         )
 
     if reduction != "mean":
-        return _as(torch_ce(reduction), logits.dtype)
-    if probabilities:
-        if weight is None:
-            return _as(torch_ce("mean"), logits.dtype)
-        denominator = (target.movedim(1, -1) * weight).sum()
+        return torch_ce(reduction)
+    if probabilities and weight is None:
+        return torch_ce("mean")
+    total = _total(torch_ce, logits)
+    wide = None if weight is None else _as(weight, total.dtype)
+    if probabilities and wide is not None:
+        denominator = (target.movedim(1, -1) * wide).sum(dtype=total.dtype)
     else:
-        denominator = _class_weight_total(target, weight, ignore_index)
-    return _as(weighted_mean(torch_ce("sum"), denominator), logits.dtype)
+        denominator = _class_weight_total(target, wide, ignore_index)
+    return _as(weighted_mean(total, denominator), logits.dtype)
+
+
+def _total(loss: Callable[[str], Tensor], scores: Tensor) -> Tensor:
+    """The sum of the unreduced loss, in float32 for float16/bfloat16 scores: a float16 sum of
+    a large map overflows (65504), a bfloat16 one is rounded to 3 digits before the division."""
+    if scores.dtype in LOW_PRECISION:
+        return loss("none").sum(dtype=torch.float32)
+    return loss("sum")
 
 
 def nll_loss(
@@ -197,8 +212,9 @@ def nll_loss(
     [`torch.nn.functional.nll_loss`](https://pytorch.org/docs/stable/generated/torch.nn.functional.nll_loss.html),
     except that torch's all-ignored `"mean"` is NaN. The loss only picks an entry and negates
     it: given probabilities instead of log-probabilities it would minimise $-p_{y_n}$, so the
-    value checks reject positive entries. float16 and bfloat16 inputs are computed in float32
-    and returned in the input dtype.
+    value checks reject positive entries. float16 and bfloat16 inputs go to torch's kernel as
+    they are (it picks entries and sums in float32); the mean is taken in float32 and the result
+    has the input dtype.
 
     Args:
         log_probs: Log-probabilities (values $\le 0$), shape $(N, C)$ or $(N, C, d_1, \dots)$,
@@ -245,18 +261,23 @@ def nll_loss(
     check_non_positive_log_probabilities(fn, "log_probs", log_probs)
 
     # torch's CPU backward of nll_loss on (N, C, d1, d2, ...) raises "grad_input must be
-    # contiguous" for a permuted input such as log_softmax(out, -1).permute(0, 3, 1, 2).
-    work = upcast(log_probs).contiguous()
-    weight = None if weight is None else _as(weight, work.dtype)
+    # contiguous" for a permuted input such as log_softmax(out, -1).permute(0, 3, 1, 2). No
+    # float32 copy of float16/bfloat16 input: the kernel picks entries and sums in float32.
+    work = log_probs.contiguous()
+    work_weight = None if weight is None else _as(weight, work.dtype)
     if target.dtype != torch.long:
         target = target.long()
-    if reduction != "mean":
-        loss = F.nll_loss(
-            work, target, weight=weight, ignore_index=ignore_index, reduction=reduction
+
+    def torch_nll(torch_reduction: str) -> Tensor:
+        return F.nll_loss(
+            work, target, weight=work_weight, ignore_index=ignore_index, reduction=torch_reduction
         )
-        return _as(loss, log_probs.dtype)
-    total = F.nll_loss(work, target, weight=weight, ignore_index=ignore_index, reduction="sum")
-    denominator = _class_weight_total(target, weight, ignore_index)
+
+    if reduction != "mean":
+        return torch_nll(reduction)
+    total = _total(torch_nll, work)
+    wide = None if weight is None else _as(weight, total.dtype)
+    denominator = _class_weight_total(target, wide, ignore_index)
     return _as(weighted_mean(total, denominator), log_probs.dtype)
 
 

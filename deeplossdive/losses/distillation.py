@@ -138,16 +138,18 @@ def _divergence(
     else:
         log_q_student = torch.log_softmax(student, dim=1)
         log_q_teacher = torch.log_softmax(teacher, dim=1)
-    log_q_teacher_max = log_q_teacher.amax(dim=1)
+    log_q_teacher_first = log_q_teacher[:, :1].clone()
     q_teacher = torch.exp(log_q_teacher)
-    # The only NaN a finite row can produce is 0 * (-inf) where the teacher rules a class out
-    # (and the student too): that term is 0, and `nan_to_num_` in place is cheaper than a mask.
+    # The terms q_t (log q_t - log q_s), summed by `nansum`: the only NaN a finite row produces is
+    # 0 * (-inf) where the teacher rules a class out (log q_t = -inf, perhaps the student too),
+    # and that term is 0. No pass of its own: `nansum` reads the terms once, as `sum` would.
     terms = log_q_teacher.sub_(log_q_student).mul_(q_teacher)
-    terms.nan_to_num_(nan=0.0, posinf=float("inf"), neginf=float("-inf"))
-    # A NaN logit makes its whole log-softmax row NaN, and so its row maximum: adding 0 times
-    # the row maxima (finite, <= 0, otherwise) gives such a row NaN, as the elementwise terms do.
-    nan_rows = log_q_student.amax(dim=1) + log_q_teacher_max
-    per_distribution = (terms.sum(dim=1) + 0 * nan_rows) * temperature**2
+    # A NaN or infinite logit makes its whole log-softmax row NaN, so its first entry: 0 times
+    # the first entries (finite or -inf otherwise, hence the nan_to_num) keeps such a row NaN.
+    first = (log_q_student[:, :1] + log_q_teacher_first).nan_to_num_(
+        nan=math.nan, posinf=0.0, neginf=0.0
+    )
+    per_distribution = (terms.nansum(dim=1) + 0 * first.squeeze(1)) * temperature**2
     return per_distribution, log_q_student, q_teacher
 
 

@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Final, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from deeplossdive._about import MARGIN, Curve, Plot, class0, describe
@@ -182,20 +183,36 @@ def multiclass_hinge_loss(
     check_class_indices(fn, target, num_classes, None)
 
     work = upcast(scores)
+    if variant == "weston_watkins":
+        return _weston_watkins(work, target.long(), margin, squared, reduction).to(scores.dtype)
     index = target.long().unsqueeze(1)
     is_target = torch.zeros_like(work, dtype=torch.bool).scatter_(1, index, True)
     true_score = work.gather(1, index)
-    if variant == "weston_watkins":
-        terms = torch.clamp_min(margin - true_score + work, 0).masked_fill(is_target, 0)
-        if squared:
-            terms = terms * terms
-        loss = terms.sum(dim=1)
-    else:
-        rival = work.masked_fill(is_target, float("-inf")).amax(dim=1)
-        loss = torch.clamp_min(margin + rival - true_score.squeeze(1), 0)
-        if squared:
-            loss = loss * loss
+    rival = work.masked_fill(is_target, float("-inf")).amax(dim=1)
+    loss = torch.clamp_min(margin + rival - true_score.squeeze(1), 0)
+    if squared:
+        loss = loss * loss
     return reduce_loss(loss, reduction).to(scores.dtype)
+
+
+def _weston_watkins(
+    scores: Tensor, target: Tensor, margin: float, squared: bool, reduction: Reduction
+) -> Tensor:
+    r"""torch's fused `multi_margin_loss`, which divides each row's sum by $C$: times $C$.
+
+    $(N, C, d_1, \dots)$ scores become $(N d_1 \cdots, C)$ rows (one copy). The mean of
+    nothing is 0 (torch: NaN), from the sum.
+    """
+    num_classes = scores.shape[1]
+    rows = scores if scores.dim() == 2 else scores.movedim(1, -1).reshape(-1, num_classes)
+    if reduction == "mean" and rows.shape[0] == 0:
+        reduction = "sum"
+    loss = F.multi_margin_loss(
+        rows, target.reshape(-1), p=2 if squared else 1, margin=margin, reduction=reduction
+    )
+    if reduction == "none":
+        loss = loss.view(target.shape)
+    return loss * num_classes
 
 
 class HingeLoss(Loss[Reduction], function=hinge_loss):

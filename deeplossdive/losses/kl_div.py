@@ -27,7 +27,7 @@ def kl_terms(log_probs: Tensor, target: Tensor, *, log_target: bool) -> Tensor:
     if log_target:
         terms = torch.exp(target) * (target - log_probs)
         return torch.where(target == float("-inf"), 0.0, terms)
-    terms = torch.xlogy(target, target) - target * log_probs
+    terms = torch.addcmul(torch.xlogy(target, target), target, log_probs, value=-1)
     return torch.where(target == 0, 0.0, terms)
 
 

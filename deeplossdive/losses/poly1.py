@@ -51,7 +51,8 @@ def poly1_cross_entropy(
     It is computed as $\ell = c - \varepsilon \operatorname{expm1}(-c)$ from the fused
     cross-entropy $c = -\log p_t$ (so $1 - p_t = -\operatorname{expm1}(-c)$ keeps its precision
     near $p_t = 1$): values and gradients are finite at saturated logits. float16 and bfloat16
-    inputs are computed in float32 and returned in the input dtype.
+    logits go to the cross-entropy kernel as they are (it accumulates in float32); the rest is
+    computed in float32 and returned in the input dtype.
 
     Args:
         logits: Unnormalised scores, shape $(N, C)$ or $(N, C, d_1, \dots)$, $C \ge 2$.
@@ -89,10 +90,10 @@ def poly1_cross_entropy(
     check_reduction(fn, reduction)
     check_class_indices(fn, target, num_classes, None)
 
-    # float16 would round 1 - p_t and the sum; torch's autocast runs cross_entropy in float32.
-    work = upcast(logits)
-    ce = F.cross_entropy(work, target.long(), reduction="none")
-    loss = ce - epsilon * torch.expm1(-ce)
+    # No float32 copy of float16/bfloat16 logits: torch's cross-entropy accumulates in float32;
+    # only its per-element result, one value per row, is upcast for 1 - p_t and the sum.
+    ce = upcast(F.cross_entropy(logits, target.long(), reduction="none"))
+    loss = torch.sub(ce, torch.expm1(-ce), alpha=epsilon)
     return reduce_loss(loss, reduction).to(logits.dtype)
 
 
