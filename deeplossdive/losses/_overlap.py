@@ -42,6 +42,7 @@ from deeplossdive._distributed import all_reduce_sum, reduce_over_ranks, world_s
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
+    NON_NEGATIVE_FINITE,
     check_choice,
     check_class_indices,
     check_class_target,
@@ -49,8 +50,8 @@ from deeplossdive._validation import (
     check_floating,
     check_in_unit_interval,
     check_integer,
+    check_interval,
     check_min_ndim,
-    check_non_negative_finite,
     check_num_classes,
     check_same_shape,
 )
@@ -88,7 +89,7 @@ def check_overlap_options(
     distributed: bool = False,
 ) -> float:
     """Validate the options common to the six overlap losses; return `smooth` as a float."""
-    smooth = check_non_negative_finite(function, "smooth", smooth)
+    smooth = check_interval(function, "smooth", smooth, NON_NEGATIVE_FINITE)
     check_choice(function, "aggregation", aggregation, AGGREGATIONS)
     check_choice(function, "empty", empty, EMPTY_POLICIES)
     check_distributed_reduction(function, check_reduction(function, reduction), distributed)
