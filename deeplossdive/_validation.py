@@ -452,7 +452,7 @@ def check_distributed_reduction(function: str, reduction: str, distributed: bool
 
 def check_padded_class_indices(function: str, name: str, target: Tensor, num_classes: int) -> None:
     """Value check: every element is a class index in [0, C) or -1 (the padding after a list)."""
-    if not value_checks_active() or target.numel() == 0:
+    if not value_checks_active(target) or target.numel() == 0:
         return
     target = target.detach()
     bad = (target < -1) | (target >= num_classes)
@@ -466,7 +466,7 @@ def check_padded_class_indices(function: str, name: str, target: Tensor, num_cla
 
 def check_boxes(function: str, name: str, boxes: Tensor) -> None:
     """Value check: boxes (..., 4) as (x1, y1, x2, y2), finite, with x1 <= x2 and y1 <= y2."""
-    if not value_checks_active() or boxes.numel() == 0:
+    if not value_checks_active(boxes) or boxes.numel() == 0:
         return
     boxes = boxes.detach()
     x1, y1, x2, y2 = boxes.unbind(dim=-1)
