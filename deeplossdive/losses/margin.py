@@ -182,9 +182,9 @@ def hinge_embedding_loss(
     Similar pairs are pulled together, dissimilar pairs pushed until they are $\Delta$ apart.
     It is **not** the SVM hinge of [`hinge_loss`][deeplossdive.functional.hinge_loss]: given
     classifier scores, its $y = 1$ branch is the raw score, unbounded below. Here a negative
-    "distance" is an error (a value check); torch accepts it. `"mean"` averages over every
-    element; float16 and bfloat16 inputs are computed in float32 and the result is returned in
-    the input dtype.
+    "distance" is an error (a value check, run on CPU tensors by default); torch accepts it.
+    `"mean"` averages over every element; float16 and bfloat16 inputs are computed in float32
+    and the result is returned in the input dtype.
 
     Args:
         input: Distances $d \ge 0$ (an L1 or L2 distance, $1 - \cos$), any shape, floating
