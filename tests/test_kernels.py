@@ -7,21 +7,28 @@ Triton installed those checks are skipped, visibly; the package never needs it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+from torch import Tensor
+from torch.utils._python_dispatch import TorchDispatchMode
 
+from deeplossdive import value_checks
 from deeplossdive._kernels import kernel_mode, triton_available, use_kernels
+from deeplossdive._validation import check_class_indices
 from deeplossdive.functional import (
     dice_loss,
     focal_loss,
     sigmoid_dice_loss,
     sigmoid_focal_loss,
 )
+from deeplossdive.losses._overlap import _softmax_statistics_torch, _SoftmaxCountsByMask
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,3 +96,61 @@ def test_kernels_under_the_interpreter() -> None:
     assert child.returncode == 0, child.stdout[-6000:] + child.stderr[-2000:]
     assert " passed" in child.stdout
     assert "skipped" not in child.stdout
+
+
+# --- the PyTorch path for GPUs without Triton, checked on the CPU ---------------------------------
+
+
+class _NoSync(TorchDispatchMode):  # type: ignore[no-untyped-call]
+    """Fails on the operations that make the host wait for a device."""
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        name = str(func.overloadpacket.__name__)
+        if name in {"_local_scalar_dense", "nonzero", "masked_select", "item"}:
+            raise AssertionError(f"host sync: aten.{name}")
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize(
+    ("ignore_index", "checks"),
+    [(-100, True), (-100, False), (1, False), (255, False)],
+    ids=["verified", "masked", "ignore-a-class", "ignore-255"],
+)
+def test_mask_formulation_equals_scatter_formulation(ignore_index: int, checks: bool) -> None:
+    """`by_mask=True` (CUDA without Triton) gives the CPU's scatter results, without a sync."""
+    gen = torch.Generator().manual_seed(0)
+    logits = 3 * torch.randn(2, 4, 5, 6, generator=gen, dtype=torch.float64)
+    target = torch.randint(4, (2, 5, 6), generator=gen)
+    if not checks:
+        target[0, 0, :4] = torch.tensor([ignore_index, 7, -3, ignore_index])
+        logits[0, :, 0, 0] = float("nan")  # an ignored pixel may hold anything
+    results = []
+    for by_mask in (True, False):
+        x = logits.clone().requires_grad_()
+        with value_checks(checks):
+            every = check_class_indices("f", target, 4, ignore_index)
+        with _NoSync() if by_mask else contextlib.nullcontext():  # type: ignore[no-untyped-call]
+            stats = _softmax_statistics_torch(x, target, 4, ignore_index, every, by_mask=by_mask)
+        weights = torch.rand(3, 2, 4, generator=torch.Generator().manual_seed(1), dtype=x.dtype)
+        total = sum((s * w).sum() for s, w in zip(stats[:3], weights, strict=True))
+        (grad,) = torch.autograd.grad(total, x)
+        results.append((stats, grad))
+    (mask_stats, mask_grad), (scatter_stats, scatter_grad) = results
+    for got, expected in zip(mask_stats, scatter_stats, strict=True):
+        torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(mask_grad, scatter_grad)
+    assert torch.isfinite(mask_grad).all()
+
+
+def test_mask_formulation_passes_gradcheck() -> None:
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 3, 7, generator=gen, dtype=torch.float64, requires_grad=True)
+    labels = torch.randint(4, (2, 1, 7), generator=gen)  # label 3: no class
+    ignored = labels == 2
+    one_hot = (labels == torch.arange(3).view(1, 3, 1)).to(torch.float64)
+
+    def counts(x: Tensor) -> tuple[Tensor, Tensor]:
+        out: tuple[Tensor, Tensor] = _SoftmaxCountsByMask.apply(x, one_hot, ignored)  # type: ignore[no-untyped-call]
+        return out
+
+    assert torch.autograd.gradcheck(counts, (logits,))
