@@ -295,9 +295,10 @@ def test_softmax_focal_kernel_matches_pytorch(gamma: float, dtype: torch.dtype) 
         ((2, 5, 3, 4), {"reduction": "none"}),
         ((2, 5, 3, 4), {"alpha": torch.tensor([0.1, 0.2, 0.3, 0.2, 0.2])}),
         ((5, 4), {"reduction": "sum", "ignore_index": 2}),
+        ((2, 5, 3, 4), {"reduction": "none", "alpha": torch.tensor([1.0, 0.0, 2.0, 0.5, 0.5])}),
         ((1, 6), {}),
     ],
-    ids=["1100-classes", "spatial", "alpha", "ignore-a-class", "one-row"],
+    ids=["1100-classes", "spatial", "alpha", "ignore-a-class", "alpha-none", "one-row"],
 )
 def test_softmax_focal_kernel_options(shape: tuple[int, ...], options: dict[str, Any]) -> None:
     logits, target = class_inputs(shape, torch.float32, seed=7)
@@ -319,6 +320,14 @@ def test_softmax_focal_kernel_saturated_and_poisoned() -> None:
     assert torch.isfinite(grad).all()
     assert (grad[1] == 0).all()
     assert value[1] == 0
+
+
+def test_softmax_focal_kernel_all_ignored_mean_is_zero() -> None:
+    logits, target = class_inputs((3, 4), torch.float32, seed=10)
+    target[:] = -100
+    (value, grad), _ = both_paths(focal_loss, logits, target)
+    assert value == 0
+    assert (grad == 0).all()
 
 
 def test_softmax_focal_kernel_label_out_of_range_gives_nan() -> None:
@@ -381,6 +390,11 @@ def test_kernel_functions_pass_gradcheck() -> None:
     r = rows.requires_grad_()
     for gamma in (0.0, 0.5, 2.0):
         assert torch.autograd.gradcheck(lambda r, g=gamma: softmax_focal(r, classes, -100, g), (r,))
+    alpha = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64)
+    for reduction in ("mean", "sum"):
+        assert torch.autograd.gradcheck(
+            lambda r, red=reduction: softmax_focal(r, classes, -100, 2.0, alpha, red), (r,)
+        )
     for reduction in ("none", "mean"):
         assert torch.autograd.gradcheck(
             lambda m, red=reduction: sigmoid_focal(m, truth, 1.5, 0.25, red), (m,)

@@ -1,10 +1,10 @@
 """Fused Triton kernels for the overlap and focal losses, and the switch that selects them.
 
-A loss takes its kernel path when [`use_kernels`][deeplossdive._kernels.use_kernels] says so:
+A loss takes its kernel path when `use_kernels` says so:
 by default (`"auto"`) for CUDA tensors, when `import triton` works, outside `torch.compile`
 (which fuses the PyTorch path itself). Everywhere else, the CPU always included, the PyTorch
 path runs; Triton is never a dependency of the package. The private
-[`kernel_mode`][deeplossdive._kernels.kernel_mode] forces either path for tests and
+`kernel_mode` forces either path for tests and
 benchmarks: `"always"` runs the kernels on any tensor (on CPU tensors only under Triton's
 interpreter, `TRITON_INTERPRET=1` set before the kernels are imported, which is how the test
 suite checks them without a GPU), `"never"` the PyTorch path.

@@ -216,7 +216,9 @@ def sigmoid_overlap_bwd(
 def softmax_focal_fwd(
     x_ptr,
     y_ptr,
+    alpha_ptr,
     loss_ptr,
+    part_ptr,
     stats_ptr,
     C,
     S,
@@ -229,6 +231,8 @@ def softmax_focal_fwd(
     sxs,
     syn,
     sys,
+    HAS_ALPHA: tl.constexpr,
+    REDUCE: tl.constexpr,
     ACC: tl.constexpr,
     BLOCK_C: tl.constexpr,
     BLOCK_S: tl.constexpr,
@@ -238,7 +242,9 @@ def softmax_focal_fwd(
     # -log p_t, log(1 - p_t) = lse_other - lse, the loss (1 - p_t)^gamma (-log p_t), and for
     # the backward pass stats[0] = lse, stats[1] = the gradient's scale
     # s = (1 - p_t)^gamma (1 + gamma u), u = p_t (-log p_t) / (1 - p_t), stats[2] = 1 - p_t.
-    # Ignored positions: loss 0, scale 0. A label outside [0, C): NaN (garbage in, NaN out).
+    # Both carry the position's weight w = alpha_y (or 1), 0 at ignored positions. REDUCE: the
+    # block's sums of w l and of w go to part[0, pid] and part[1, pid]; else w l to loss.
+    # A label outside [0, C) that is not ignored: NaN (garbage in, NaN out).
     pid = tl.program_id(0)
     n = (pid // num_blocks).to(tl.int64)
     block = pid % num_blocks
@@ -281,12 +287,19 @@ def softmax_focal_fwd(
     u = tl.where(q > 0.0, p_t * neg_log_pt / tl.where(q > 0.0, q, 1.0), 1.0)
     scale = factor * (1.0 + gamma * u)
     bad = valid & ((y < 0) | (y >= C))
-    loss = tl.where(valid, factor * neg_log_pt, 0.0)
+    weight = valid.to(ACC)
+    if HAS_ALPHA:
+        weight = tl.load(alpha_ptr + y, mask=valid & ~bad, other=0.0).to(ACC)
+    loss = tl.where(valid, weight * factor * neg_log_pt, 0.0)
     loss = tl.where(bad, float("nan"), loss)
-    scale = tl.where(valid, scale, 0.0)
+    scale = tl.where(valid, weight * scale, 0.0)
     scale = tl.where(bad, float("nan"), scale)
     index = n * S + pos
-    tl.store(loss_ptr + index, loss, mask=in_s)
+    if REDUCE:
+        tl.store(part_ptr + pid, tl.sum(loss, axis=0))
+        tl.store(part_ptr + tl.num_programs(0) + pid, tl.sum(weight, axis=0))
+    else:
+        tl.store(loss_ptr + index, loss, mask=in_s)
     tl.store(stats_ptr + index, lse, mask=in_s)
     tl.store(stats_ptr + rows + index, scale, mask=in_s)
     tl.store(stats_ptr + 2 * rows + index, q, mask=in_s)

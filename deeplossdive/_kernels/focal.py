@@ -4,9 +4,9 @@ Softmax focal: the forward pass reads the logits once (an online log-sum-exp ove
 and keeps three numbers per position; the backward pass reads the logits once more and writes
 the gradient. Sigmoid focal: element-wise, the forward pass reads logits and targets and writes
 one partial sum per block (or the unreduced loss), the backward pass recomputes the terms and
-writes the gradient. Called by [`focal_loss`][deeplossdive.functional.focal_loss] and
-[`sigmoid_focal_loss`][deeplossdive.functional.sigmoid_focal_loss] when
-[`use_kernels`][deeplossdive._kernels.use_kernels] says so.
+writes the gradient. Called by `focal_loss` and
+`sigmoid_focal_loss` when
+`use_kernels` says so.
 """
 
 from __future__ import annotations
@@ -56,30 +56,46 @@ def _focal_blocks(num_classes: int, inner: int) -> tuple[int, int, int]:
 
 
 class SoftmaxFocal(torch.autograd.Function):
-    r"""Unreduced softmax focal loss, shape of `target`, in float32 (float64 for float64).
+    r"""Softmax focal loss with the weights and reduction of
+    `focal_loss`, in float32 (float64 for float64).
 
     Inputs: `logits` $(N, C, \dots)$ in any floating dtype and any strides, `target`
-    $(N, \dots)$ of any integer dtype, `ignore_index`, `gamma`. Ignored positions give 0 (and
-    a zero gradient whatever their logits); a label outside $[0, C)$ that is not ignored gives
-    NaN. The gradient is that of `docs/losses/focal.md`, $s\,(p_j - [j = y])$, written in the
-    logits' dtype. Saves the inputs and three numbers per position. Second derivatives are not
-    implemented (`once_differentiable`).
+    $(N, \dots)$ of any integer dtype, `ignore_index`, `gamma`, `alpha` (per-class weights
+    $(C)$ or None) and `reduction`. Each position's loss carries its weight
+    $w = \alpha_{y}$ (or 1), 0 where ignored; `"none"` returns $w\,\ell$ in the shape of
+    `target`, `"sum"` its sum, `"mean"` $\sum w \ell / \sum w$ (0 when every weight is 0), each
+    summed from one partial sum per program: no tensor of the loss's size. A label outside
+    $[0, C)$ that is not ignored gives NaN. Ignored positions get a zero gradient whatever their
+    logits. The gradient is that of `docs/losses/focal.md`, $w\,s\,(p_j - [j = y])$, written
+    in the logits' dtype. Saves the inputs and three numbers per position. Second derivatives
+    are not implemented (`once_differentiable`).
     """
 
     @staticmethod
     def forward(
-        ctx: Any, logits: Tensor, target: Tensor, ignore_index: int, gamma: float
+        ctx: Any,
+        logits: Tensor,
+        target: Tensor,
+        ignore_index: int,
+        gamma: float,
+        alpha: Tensor | None,
+        reduction: Reduction,
     ) -> Tensor:
         outer, num_classes, inner, x_strides, y_strides = _rows_view(logits, target)
         block_c, block_s, blocks = _focal_blocks(num_classes, inner)
         dtype, acc = accumulator(logits.dtype)
-        rows = outer * inner
-        loss = torch.empty(rows, dtype=dtype, device=logits.device)
+        rows, programs = outer * inner, outer * blocks
+        reduce = reduction != "none"
+        loss = torch.empty(0 if reduce else rows, dtype=dtype, device=logits.device)
+        partial = torch.empty((2, programs) if reduce else 0, dtype=dtype, device=logits.device)
         stats = torch.empty((3, rows), dtype=dtype, device=logits.device)
-        _jit.softmax_focal_fwd[(outer * blocks,)](
+        weights = None if alpha is None else alpha.to(device=logits.device, dtype=dtype)
+        _jit.softmax_focal_fwd[(programs,)](
             logits,
             target,
+            stats if weights is None else weights,
             loss,
+            partial,
             stats,
             num_classes,
             inner,
@@ -89,32 +105,44 @@ class SoftmaxFocal(torch.autograd.Function):
             float(gamma),
             *x_strides,
             *y_strides,
+            HAS_ALPHA=weights is not None,
+            REDUCE=reduce,
             ACC=acc,
             BLOCK_C=block_c,
             BLOCK_S=block_s,
             num_warps=4 if block_c * block_s <= 2048 else 8,
         )
-        ctx.save_for_backward(logits, target, stats)
         ctx.ignore_index = ignore_index
-        return loss.view(target.shape)
+        ctx.reduction = reduction
+        if not reduce:
+            ctx.save_for_backward(logits, target, stats)
+            return loss.view(target.shape)
+        total, weight_sum = partial.sum(dim=1).unbind(0)
+        if reduction == "sum":
+            ctx.save_for_backward(logits, target, stats)
+            return total
+        denominator = torch.where(weight_sum == 0, 1.0, weight_sum)
+        ctx.save_for_backward(logits, target, stats, denominator)
+        return total / denominator
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        logits, target, stats = ctx.saved_tensors
+        logits, target, stats, *denominator = ctx.saved_tensors
         outer, num_classes, inner, x_strides, y_strides = _rows_view(logits, target)
         block_c, block_s, blocks = _focal_blocks(num_classes, inner)
         _, acc = accumulator(logits.dtype)
         batch, spatial = logits.shape[0], math.prod(logits.shape[2:])
         grad_logits = torch.empty(logits.shape, dtype=logits.dtype, device=logits.device)
-        flat_grad = grad.reshape(batch, spatial)
-        if spatial == 1:
-            # (N, C): the rows are the inner dimension, as in _rows_view.
-            grad_strides: tuple[int, ...] = (0, flat_grad.stride(0))
-            out_strides: tuple[int, ...] = (0, 1, num_classes)
+        if ctx.reduction != "none":
+            # One number for every position (stride 0), divided by the mean's denominator.
+            flat_grad = (grad / denominator[0] if denominator else grad).reshape(1, 1)
+            grad_strides: tuple[int, ...] = (0, 0)
         else:
-            grad_strides = tuple(flat_grad.stride())
-            out_strides = (num_classes * spatial, spatial, 1)
+            flat_grad = grad.reshape(batch, spatial)
+            # (N, C): the rows are the inner dimension, as in _rows_view.
+            grad_strides = (0, flat_grad.stride(0)) if spatial == 1 else tuple(flat_grad.stride())
+        out_strides = (0, 1, num_classes) if spatial == 1 else (num_classes * spatial, spatial, 1)
         _jit.softmax_focal_bwd[(outer * blocks,)](
             logits,
             target,
@@ -135,12 +163,21 @@ class SoftmaxFocal(torch.autograd.Function):
             BLOCK_S=block_s,
             num_warps=4 if block_c * block_s <= 2048 else 8,
         )
-        return grad_logits, None, None, None
+        return grad_logits, None, None, None, None, None
 
 
-def softmax_focal(logits: Tensor, target: Tensor, ignore_index: int, gamma: float) -> Tensor:
-    """[`SoftmaxFocal`][deeplossdive._kernels.focal.SoftmaxFocal], typed."""
-    loss: Tensor = SoftmaxFocal.apply(logits, target, ignore_index, gamma)  # type: ignore[no-untyped-call]
+def softmax_focal(
+    logits: Tensor,
+    target: Tensor,
+    ignore_index: int,
+    gamma: float,
+    alpha: Tensor | None = None,
+    reduction: Reduction = "none",
+) -> Tensor:
+    """`SoftmaxFocal`, typed."""
+    loss: Tensor = SoftmaxFocal.apply(  # type: ignore[no-untyped-call]
+        logits, target, ignore_index, gamma, alpha, reduction
+    )
     return loss
 
 
@@ -151,7 +188,7 @@ class SigmoidFocal(torch.autograd.Function):
     `"sum"` and `"mean"` add up one partial sum per block: no tensor of the loss's size. The
     backward pass recomputes the terms from the logits and targets (saved as they are) and
     writes the gradient of
-    [`_sigmoid_focal_terms`][deeplossdive.losses.focal._sigmoid_focal_terms] once. No gradient
+    `_sigmoid_focal_terms` once. No gradient
     for `target`. Second derivatives are not implemented (`once_differentiable`).
     """
 
@@ -226,6 +263,6 @@ class SigmoidFocal(torch.autograd.Function):
 def sigmoid_focal(
     logits: Tensor, target: Tensor, gamma: float, alpha: float | None, reduction: Reduction
 ) -> Tensor:
-    """[`SigmoidFocal`][deeplossdive._kernels.focal.SigmoidFocal], typed."""
+    """`SigmoidFocal`, typed."""
     loss: Tensor = SigmoidFocal.apply(logits, target, gamma, alpha, reduction)  # type: ignore[no-untyped-call]
     return loss

@@ -3,9 +3,9 @@
 Forward: one read of the logits (and labels or targets), partial sums per block of positions,
 one `torch.sum` over the blocks. Backward: the probabilities are recomputed from the logits
 (nothing of the input's size is saved but the inputs themselves) and the gradient is written
-once. Called by [`softmax_statistics`][deeplossdive.losses._overlap.softmax_statistics] and
-[`sigmoid_statistics`][deeplossdive.losses._overlap.sigmoid_statistics] when
-[`use_kernels`][deeplossdive._kernels.use_kernels] says so.
+once. Called by `softmax_statistics` and
+`sigmoid_statistics` when
+`use_kernels` says so.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ class SoftmaxOverlapCounts(torch.autograd.Function):
 def softmax_overlap_counts(
     logits: Tensor, labels: Tensor, ignore_index: int
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """[`SoftmaxOverlapCounts`][deeplossdive._kernels.overlap.SoftmaxOverlapCounts], typed."""
+    """`SoftmaxOverlapCounts`, typed."""
     counts: tuple[Tensor, Tensor, Tensor, Tensor] = SoftmaxOverlapCounts.apply(  # type: ignore[no-untyped-call]
         logits, labels, ignore_index
     )
@@ -200,7 +200,7 @@ class SigmoidOverlapCounts(torch.autograd.Function):
 
 
 def sigmoid_overlap_counts(logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """[`SigmoidOverlapCounts`][deeplossdive._kernels.overlap.SigmoidOverlapCounts], typed."""
+    """`SigmoidOverlapCounts`, typed."""
     counts: tuple[Tensor, Tensor, Tensor] = SigmoidOverlapCounts.apply(  # type: ignore[no-untyped-call]
         logits, target
     )

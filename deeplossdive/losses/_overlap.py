@@ -113,7 +113,13 @@ def softmax_statistics(
     include_background: bool,
     ignore_index: int,
 ) -> OverlapStatistics:
-    """Per-(image, class) soft counts of `softmax(logits)` against one-hot class indices."""
+    """Per-(image, class) soft counts of `softmax(logits)` against one-hot class indices.
+
+    CUDA tensors take the fused Triton kernel when `use_kernels` says so (at most
+    `MAX_KERNEL_CLASSES` classes); otherwise the PyTorch path, whose class sums are a scatter on
+    the CPU and sums over a comparison mask elsewhere. None syncs with the host once the label
+    check is off.
+    """
     check_floating(function, "logits", logits)
     check_integer(function, "target", target)
     check_min_ndim(function, "logits", logits, 2, "(N, C, ...)")
@@ -304,6 +310,9 @@ def sigmoid_statistics(function: str, logits: Tensor, target: Tensor) -> Overlap
     every ratio largest at $p = g$ for soft targets too. $g - p$ is computed as
     $g\,\sigma(-x) - (1 - g)\,\sigma(x)$: for a hard target that is $\sigma(-x)$ or $-p$ exactly,
     so $1 - p$ keeps its digits where $p$ rounds to 1 and the counts equal the product forms'.
+    CUDA tensors take the fused Triton kernel (one read of logits and targets forward, one read
+    and one write backward) when `use_kernels` says so
+    and `target` needs no gradient.
     """
     check_floating(function, "logits", logits)
     check_floating(function, "target", target)

@@ -11,7 +11,7 @@ from torch.autograd.function import once_differentiable
 
 from deeplossdive._base import Loss
 from deeplossdive._kernels import KERNEL_DTYPES, use_kernels
-from deeplossdive._numerics import compute_dtype, upcast
+from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
     check_class_indices,
@@ -102,31 +102,30 @@ def focal_loss(
         check_class_weight(fn, "alpha", alpha, num_classes)
     every_position_labelled = check_class_indices(fn, target, num_classes, ignore_index)
 
-    dtype = compute_dtype(logits)
-    valid = None if every_position_labelled else target != ignore_index
-    safe_target: Tensor | None = None
     if use_kernels(logits, target) and logits.dtype in KERNEL_DTYPES and logits.numel() > 0:
         from deeplossdive._kernels.focal import softmax_focal
 
-        # The logits as they are (no float32 copy of half-precision ones), ignored positions
-        # handled in the kernel.
-        loss = softmax_focal(logits, target, ignore_index, float(gamma))
-    else:
-        # Verified (valid is None): nothing is ignored, so no mask is needed.
-        safe_target = (target if valid is None else torch.where(valid, target, 0)).long()
-        unreduced: Tensor = _SoftmaxFocal.apply(  # type: ignore[no-untyped-call]
-            upcast(logits),
-            safe_target.unsqueeze(1),
-            None if valid is None else valid.unsqueeze(1),
-            float(gamma),
+        # One kernel reads the logits as they are (no float32 copy of half-precision ones),
+        # skips ignored positions, weighs by alpha and reduces; one more writes the gradient.
+        return softmax_focal(logits, target, ignore_index, float(gamma), alpha, reduction).to(
+            logits.dtype
         )
-        loss = unreduced.squeeze(1)
 
-    weight = None if valid is None else valid.to(dtype)
+    work = upcast(logits)
+    if every_position_labelled:
+        # Verified: nothing is ignored, so no mask is needed.
+        valid, safe_target = None, target.long().unsqueeze(1)
+    else:
+        valid = (target != ignore_index).unsqueeze(1)
+        safe_target = torch.where(valid, target.unsqueeze(1), 0).long()
+    unreduced: Tensor = _SoftmaxFocal.apply(  # type: ignore[no-untyped-call]
+        work, safe_target, valid, float(gamma)
+    )
+    loss = unreduced.squeeze(1)
+
+    weight = None if valid is None else valid.squeeze(1).to(work.dtype)
     if alpha is not None:
-        if safe_target is None:
-            safe_target = (target if valid is None else torch.where(valid, target, 0)).long()
-        class_weight = alpha.to(device=logits.device, dtype=dtype)[safe_target]
+        class_weight = alpha.to(work)[safe_target.squeeze(1)]
         weight = class_weight if weight is None else weight * class_weight
     return reduce_loss(loss, reduction, weight=weight).to(logits.dtype)
 
