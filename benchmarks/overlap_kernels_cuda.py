@@ -13,7 +13,7 @@ Not a test (it needs a GPU and measures): for each case it
    path's ratio beside it and the target of issue #13.
 
 Value checks are off (`value_checks(False)`), as they are by default on CUDA. Usage, from the
-repository root (about 30 s on an H200, most of it compiling the kernels once):
+repository root (about 15 s on an H200, most of it compiling the kernels once):
 
     python benchmarks/overlap_kernels_cuda.py
 """
