@@ -12,6 +12,7 @@ from torch.autograd.function import once_differentiable
 
 from deeplossdive._about import P_T, TWO_CLASSES, Curve, Plot, describe, two_class
 from deeplossdive._base import Loss
+from deeplossdive._kernels import KERNEL_DTYPES, use_kernels
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
@@ -104,6 +105,15 @@ def focal_loss(
         check_class_weight(fn, "alpha", alpha, num_classes)
     every_position_labelled = check_class_indices(fn, target, num_classes, ignore_index)
 
+    if use_kernels(logits, target) and logits.dtype in KERNEL_DTYPES and logits.numel() > 0:
+        from deeplossdive._kernels.focal import softmax_focal
+
+        # One kernel reads the logits as they are (no float32 copy of half-precision ones),
+        # skips ignored positions, weighs by alpha and reduces; one more writes the gradient.
+        return softmax_focal(logits, target, ignore_index, float(gamma), alpha, reduction).to(
+            logits.dtype
+        )
+
     work = upcast(logits)
     if every_position_labelled:
         # Verified: nothing is ignored, so no mask is needed.
@@ -195,6 +205,16 @@ def sigmoid_focal_loss(
     check_reduction(fn, reduction)
     check_in_unit_interval(fn, "target", target)
 
+    if (
+        use_kernels(logits, target)
+        and logits.dtype in KERNEL_DTYPES
+        and logits.numel() > 0
+        and not (target.requires_grad and torch.is_grad_enabled())
+    ):
+        from deeplossdive._kernels.focal import sigmoid_focal
+
+        # One kernel reads logits and targets as they are, value and (backward) gradient fused.
+        return sigmoid_focal(logits, target, float(gamma), alpha, reduction).to(logits.dtype)
     work = upcast(logits)
     target = target.to(work.dtype)
     if target.requires_grad:
