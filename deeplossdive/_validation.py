@@ -12,7 +12,7 @@ break the graph).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Literal, NamedTuple, TypeVar
 
@@ -155,6 +155,28 @@ def check_class_target(function: str, name: str, scores: Tensor, target: Tensor)
         )
 
 
+def check_class_scores(function: str, name: str, scores: Tensor, target: Tensor) -> int:
+    """Floating-point `scores` (N, C, ...) named `name`, C >= 2, against an integer `target`
+    (N, ...) of class indices; returns C."""
+    check_floating(function, name, scores)
+    check_integer(function, "target", target)
+    check_min_ndim(function, name, scores, 2, "(N, C, ...)")
+    check_class_target(function, name, scores, target)
+    return check_num_classes(function, name, scores)
+
+
+def check_embeddings(function: str, **embeddings: Tensor) -> None:
+    """Floating-point (N, D) embeddings, all of the first one's shape and dtype."""
+    for name, tensor in embeddings.items():
+        check_floating(function, name, tensor)
+    (ref_name, ref), *others = embeddings.items()
+    check_ndim(function, ref_name, ref, 2, "(N, D)")
+    for name, tensor in others:
+        check_same_shape(function, name, tensor, ref_name, ref)
+    for name, tensor in others:
+        check_same_dtype(function, name, tensor, ref_name, ref)
+
+
 def check_class_weight(function: str, name: str, weight: Tensor, num_classes: int) -> None:
     check_floating(function, name, weight)
     if _shape(weight) != (num_classes,):
@@ -213,25 +235,43 @@ def check_in_unit_interval(function: str, name: str, tensor: Tensor) -> None:
         raise ValueError(f"{function}: {name} must hold values in [0, 1], got {value}")
 
 
+def _check_label_dtype(
+    function: str, name: str, value: object, allowed: Callable[[Tensor], bool], kinds: str
+) -> Tensor:
+    """Dtype check for a tensor of labels: `allowed(tensor)`, else a TypeError naming `kinds`."""
+    tensor = check_tensor(function, name, value)
+    if not allowed(tensor):
+        raise TypeError(f"{function}: {name} must be a {kinds}, got dtype {tensor.dtype}")
+    return tensor
+
+
+def _check_label_values(
+    function: str, name: str, tensor: Tensor, labels: tuple[int, int], text: str
+) -> None:
+    """Value check: every element is one of the two `labels`, written `text` in the message."""
+    if not value_checks_active(tensor) or tensor.numel() == 0:
+        return
+    tensor = tensor.detach()
+    bad = (tensor != labels[0]) & (tensor != labels[1])
+    if bool(bad.any()):
+        value = tensor[bad][0].item()
+        raise ValueError(f"{function}: {name} must hold labels {text}, got {value}")
+
+
 def check_signed_labels(function: str, name: str, value: object) -> Tensor:
     """Dtype check for labels in {-1, +1}: a floating-point or signed integer tensor."""
-    tensor = check_tensor(function, name, value)
-    if tensor.is_complex() or not (tensor.is_floating_point() or tensor.dtype.is_signed):
-        raise TypeError(
-            f"{function}: {name} must be a floating-point or signed integer tensor of labels "
-            f"-1 or +1, got dtype {tensor.dtype}"
-        )
-    return tensor
+    return _check_label_dtype(
+        function,
+        name,
+        value,
+        lambda t: not t.is_complex() and (t.is_floating_point() or t.dtype.is_signed),
+        "floating-point or signed integer tensor of labels -1 or +1",
+    )
 
 
 def check_plus_minus_one(function: str, name: str, tensor: Tensor) -> None:
     """Value check: every element is -1 or +1."""
-    if not value_checks_active(tensor) or tensor.numel() == 0:
-        return
-    bad = (tensor != 1) & (tensor != -1)
-    if bool(bad.any()):
-        value = tensor[bad][0].item()
-        raise ValueError(f"{function}: {name} must hold labels -1 or +1, got {value}")
+    _check_label_values(function, name, tensor, (-1, 1), "-1 or +1")
 
 
 def check_probability_values(function: str, name: str, tensor: Tensor) -> None:
@@ -381,24 +421,18 @@ def check_same_dtype(function: str, name: str, tensor: Tensor, ref_name: str, re
 
 def check_zero_one_labels_dtype(function: str, name: str, value: object) -> Tensor:
     """Dtype check for labels in {0, 1}: a boolean, integer or floating-point tensor."""
-    tensor = check_tensor(function, name, value)
-    if tensor.is_complex():
-        raise TypeError(
-            f"{function}: {name} must be a boolean, integer or floating-point tensor of labels "
-            f"0 or 1, got dtype {tensor.dtype}"
-        )
-    return tensor
+    return _check_label_dtype(
+        function,
+        name,
+        value,
+        lambda t: not t.is_complex(),
+        "boolean, integer or floating-point tensor of labels 0 or 1",
+    )
 
 
 def check_zero_one_labels(function: str, name: str, tensor: Tensor) -> None:
     """Value check: every element is 0 or 1."""
-    if not value_checks_active(tensor) or tensor.numel() == 0:
-        return
-    tensor = tensor.detach()
-    bad = (tensor != 0) & (tensor != 1)
-    if bool(bad.any()):
-        value = tensor[bad][0].item()
-        raise ValueError(f"{function}: {name} must hold labels 0 or 1, got {value}")
+    _check_label_values(function, name, tensor, (0, 1), "0 or 1")
 
 
 class Interval(NamedTuple):

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from deeplossdive._about import COSINE, Plot, describe, each
+from deeplossdive._reduction import Reduction, check_reduction
+from deeplossdive._validation import POSITIVE_FINITE, check_distributed_reduction, check_interval
+
+
+def _check_options(fn: str, temperature: float, reduction: Reduction, distributed: bool) -> None:
+    """The options of a contrastive loss of a batch: temperature, reduction, distributed."""
+    check_interval(fn, "temperature", temperature, POSITIVE_FINITE)
+    check_distributed_reduction(fn, check_reduction(fn, reduction), distributed)
 
 
 def _unit_rows(embeddings: Tensor, dtype: torch.dtype) -> Tensor:
@@ -38,3 +51,20 @@ def _candidate_log_probs(
     select it)."""
     logits = _self_masked_logits(anchors, candidates, self_index, temperature)
     return torch.log_softmax(logits, dim=1)
+
+
+def _describe(
+    function: Callable[..., Tensor],
+    task: str,
+    setup: str,
+    anchor_loss: Callable[[float, Tensor], Tensor],
+) -> None:
+    """The catalogue entry of a contrastive loss of a batch: `anchor_loss(temperature, c)`, the
+    loss of one anchor whose positive is at cosine `c`, at three temperatures."""
+    curves = {f"τ = {t:g}": each(partial(anchor_loss, t)) for t in (0.1, 0.5, 1.0)}
+    describe(
+        function,
+        family="Metric learning",
+        task=task,
+        plot=Plot(COSINE, setup, curves, points=61),
+    )

@@ -96,6 +96,20 @@ def _expanded_weight(
     return weight.to(device=ref.device, dtype=dtype).expand(ref.shape)
 
 
+def _checked(
+    fn: str, name: str, input: Tensor, target: Tensor, weight: Tensor | None, reduction: Reduction
+) -> tuple[torch.dtype, Tensor | None]:
+    """The checks of `input` (named `name`), `target`, `weight` and `reduction` that both forms
+    share; returns the compute dtype and the weights, in it, expanded to the shape of `input`."""
+    check_floating(fn, name, input)
+    check_floating(fn, "target", target)
+    check_same_shape(fn, "target", target, name, input)
+    check_reduction(fn, reduction)
+    dtype = compute_dtype(input)
+    weights = None if weight is None else _expanded_weight(fn, "weight", weight, name, input, dtype)
+    return dtype, weights
+
+
 def _as(tensor: Tensor, dtype: torch.dtype) -> Tensor:
     return tensor if tensor.dtype == dtype else tensor.to(dtype)
 
@@ -175,14 +189,7 @@ def binary_cross_entropy(
         tensor(1.3509)
     """
     fn = "binary_cross_entropy"
-    check_floating(fn, "probs", probs)
-    check_floating(fn, "target", target)
-    check_same_shape(fn, "target", target, "probs", probs)
-    check_reduction(fn, reduction)
-    dtype = compute_dtype(probs)
-    weights = (
-        None if weight is None else _expanded_weight(fn, "weight", weight, "probs", probs, dtype)
-    )
+    dtype, weights = _checked(fn, "probs", probs, target, weight, reduction)
     check_in_unit_interval(fn, "probs", probs)
     check_in_unit_interval(fn, "target", target)
 
@@ -267,14 +274,7 @@ def binary_cross_entropy_with_logits(
         tensor(1.7255)
     """
     fn = "binary_cross_entropy_with_logits"
-    check_floating(fn, "logits", logits)
-    check_floating(fn, "target", target)
-    check_same_shape(fn, "target", target, "logits", logits)
-    check_reduction(fn, reduction)
-    dtype = compute_dtype(logits)
-    weights = (
-        None if weight is None else _expanded_weight(fn, "weight", weight, "logits", logits, dtype)
-    )
+    dtype, weights = _checked(fn, "logits", logits, target, weight, reduction)
     pos_weights = (
         None
         if pos_weight is None

@@ -11,11 +11,8 @@ from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
     NON_NEGATIVE,
-    check_floating,
+    check_embeddings,
     check_interval,
-    check_ndim,
-    check_same_dtype,
-    check_same_shape,
     check_shape,
     check_zero_one_labels,
     check_zero_one_labels_dtype,
@@ -87,11 +84,7 @@ def contrastive_loss(
         is beyond the margin.
     """
     fn = "contrastive_loss"
-    check_floating(fn, "x1", x1)
-    check_floating(fn, "x2", x2)
-    check_ndim(fn, "x1", x1, 2, "(N, D)")
-    check_same_shape(fn, "x2", x2, "x1", x1)
-    check_same_dtype(fn, "x2", x2, "x1", x1)
+    check_embeddings(fn, x1=x1, x2=x2)
     check_zero_one_labels_dtype(fn, "target", target)
     check_shape(fn, "target", target, (x1.shape[0],), "one label per pair")
     check_interval(fn, "margin", margin, NON_NEGATIVE)

@@ -12,12 +12,9 @@ from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
     NON_NEGATIVE,
     Interval,
-    check_floating,
+    check_embeddings,
     check_interval,
-    check_ndim,
     check_plus_minus_one,
-    check_same_dtype,
-    check_same_shape,
     check_shape,
     check_signed_labels,
 )
@@ -98,11 +95,7 @@ def cosine_embedding_loss(
         pair meets the margin $0$ exactly. The length of $x_2$ plays no part.
     """
     fn = "cosine_embedding_loss"
-    check_floating(fn, "x1", x1)
-    check_floating(fn, "x2", x2)
-    check_ndim(fn, "x1", x1, 2, "(N, D)")
-    check_same_shape(fn, "x2", x2, "x1", x1)
-    check_same_dtype(fn, "x2", x2, "x1", x1)
+    check_embeddings(fn, x1=x1, x2=x2)
     check_signed_labels(fn, "target", target)
     check_shape(fn, "target", target, (x1.shape[0],), "one label per pair")
     _check_hyperparameters(fn, margin, eps)

@@ -16,10 +16,9 @@ from deeplossdive._validation import (
     UNIT,
     check_class_indices,
     check_class_or_probability_target,
-    check_class_target,
+    check_class_scores,
     check_class_weight,
     check_floating,
-    check_integer,
     check_interval,
     check_min_ndim,
     check_non_positive_log_probabilities,
@@ -249,11 +248,7 @@ def nll_loss(
         The second is $(0.6931 + 3 \times 0.2231) / (1 + 3)$.
     """
     fn = "nll_loss"
-    check_floating(fn, "log_probs", log_probs)
-    check_integer(fn, "target", target)
-    check_min_ndim(fn, "log_probs", log_probs, 2, "(N, C, ...)")
-    num_classes = check_num_classes(fn, "log_probs", log_probs)
-    check_class_target(fn, "log_probs", log_probs, target)
+    num_classes = check_class_scores(fn, "log_probs", log_probs, target)
     check_reduction(fn, reduction)
     if weight is not None:
         check_class_weight(fn, "weight", weight, num_classes)

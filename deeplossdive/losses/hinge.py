@@ -17,12 +17,9 @@ from deeplossdive._validation import (
     NON_NEGATIVE,
     check_choice,
     check_class_indices,
-    check_class_target,
+    check_class_scores,
     check_floating,
-    check_integer,
     check_interval,
-    check_min_ndim,
-    check_num_classes,
     check_plus_minus_one,
     check_same_shape,
     check_signed_labels,
@@ -172,11 +169,7 @@ def multiclass_hinge_loss(
         larger term, $0.8$.
     """
     fn = "multiclass_hinge_loss"
-    check_floating(fn, "scores", scores)
-    check_integer(fn, "target", target)
-    check_min_ndim(fn, "scores", scores, 2, "(N, C, ...)")
-    check_class_target(fn, "scores", scores, target)
-    num_classes = check_num_classes(fn, "scores", scores)
+    num_classes = check_class_scores(fn, "scores", scores, target)
     check_interval(fn, "margin", margin, NON_NEGATIVE)
     check_choice(fn, "variant", variant, VARIANTS)
     check_reduction(fn, reduction)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from deeplossdive._about import COSINE, Curve, Plot, describe, each, unit_at_cosine
+from deeplossdive._about import unit_at_cosine
 from deeplossdive._base import Loss
 from deeplossdive._distributed import (
     all_gather_rows,
@@ -15,16 +15,19 @@ from deeplossdive._distributed import (
     world_size,
 )
 from deeplossdive._numerics import compute_dtype
-from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
+from deeplossdive._reduction import Reduction, reduce_loss
 from deeplossdive._validation import (
     POSITIVE_FINITE,
-    check_distributed_reduction,
     check_floating,
-    check_interval,
     check_ndim,
     check_same_shape,
 )
-from deeplossdive.losses._similarity import _self_masked_logits, _unit_rows
+from deeplossdive.losses._similarity import (
+    _check_options,
+    _describe,
+    _self_masked_logits,
+    _unit_rows,
+)
 
 
 def _nt_xent_terms(
@@ -125,8 +128,7 @@ def nt_xent_loss(
     check_floating(fn, "z2", z2)
     check_ndim(fn, "z1", z1, 2, "(N, D)")
     check_same_shape(fn, "z2", z2, "z1", z1)
-    check_interval(fn, "temperature", temperature, POSITIVE_FINITE)
-    check_distributed_reduction(fn, check_reduction(fn, reduction), distributed)
+    _check_options(fn, temperature, reduction, distributed)
 
     out_dtype = torch.promote_types(z1.dtype, z2.dtype)
     work_dtype = torch.promote_types(compute_dtype(z1), compute_dtype(z2))
@@ -167,25 +169,17 @@ class NTXentLoss(Loss[Reduction], function=nt_xent_loss):
         super().__init__(locals(), temperature=POSITIVE_FINITE)
 
 
-def _nt_xent(temperature: float) -> Curve:
-    def one(c: Tensor) -> Tensor:
-        other = torch.tensor([0.0, 0.0, 1.0], dtype=c.dtype)
-        z1 = torch.stack([torch.tensor([1.0, 0.0, 0.0], dtype=c.dtype), other])
-        z2 = torch.stack([unit_at_cosine(c), other])
-        return nt_xent_loss(z1, z2, temperature=temperature, reduction="none")[0]
-
-    return each(one)
+def _anchor_loss(temperature: float, c: Tensor) -> Tensor:
+    other = torch.tensor([0.0, 0.0, 1.0], dtype=c.dtype)
+    z1 = torch.stack([torch.tensor([1.0, 0.0, 0.0], dtype=c.dtype), other])
+    z2 = torch.stack([unit_at_cosine(c), other])
+    return nt_xent_loss(z1, z2, temperature=temperature, reduction="none")[0]
 
 
-describe(
+_describe(
     nt_xent_loss,
-    family="Metric learning",
-    task="Self-supervised contrastive",
-    plot=Plot(
-        COSINE,
-        "The loss of one anchor whose positive is at cosine $\\cos\\theta$, with two "
-        "negatives at right angles to it ($N = 2$ pairs).",
-        {f"τ = {t:g}": _nt_xent(t) for t in (0.1, 0.5, 1.0)},
-        points=61,
-    ),
+    "Self-supervised contrastive",
+    "The loss of one anchor whose positive is at cosine $\\cos\\theta$, with two "
+    "negatives at right angles to it ($N = 2$ pairs).",
+    _anchor_loss,
 )

@@ -13,12 +13,8 @@ from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
     Interval,
     check_class_indices,
-    check_class_target,
-    check_floating,
-    check_integer,
+    check_class_scores,
     check_interval,
-    check_min_ndim,
-    check_num_classes,
 )
 
 
@@ -81,11 +77,7 @@ def poly1_cross_entropy(
         That is $\log 2 + 0.5$ and $-\log 0.6 + 0.4$.
     """
     fn = "poly1_cross_entropy"
-    check_floating(fn, "logits", logits)
-    check_integer(fn, "target", target)
-    check_min_ndim(fn, "logits", logits, 2, "(N, C, ...)")
-    num_classes = check_num_classes(fn, "logits", logits)
-    check_class_target(fn, "logits", logits, target)
+    num_classes = check_class_scores(fn, "logits", logits, target)
     check_interval(fn, "epsilon", epsilon, Interval(-1.0))
     check_reduction(fn, reduction)
     check_class_indices(fn, target, num_classes, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from deeplossdive._about import COSINE, Curve, Plot, describe, each, unit_at_cosine
+from deeplossdive._about import unit_at_cosine
 from deeplossdive._base import Loss
 from deeplossdive._distributed import (
     all_gather_rows,
@@ -14,17 +14,20 @@ from deeplossdive._distributed import (
     world_size,
 )
 from deeplossdive._numerics import compute_dtype
-from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
+from deeplossdive._reduction import Reduction, reduce_loss
 from deeplossdive._validation import (
     POSITIVE_FINITE,
-    check_distributed_reduction,
     check_floating,
     check_integer,
-    check_interval,
     check_ndim,
     check_shape,
 )
-from deeplossdive.losses._similarity import _candidate_log_probs, _unit_rows
+from deeplossdive.losses._similarity import (
+    _candidate_log_probs,
+    _check_options,
+    _describe,
+    _unit_rows,
+)
 
 
 def _supcon_terms(
@@ -136,8 +139,7 @@ def supervised_contrastive_loss(
     check_integer(fn, "labels", labels)
     check_ndim(fn, "embeddings", embeddings, 2, "(N, D)")
     check_shape(fn, "labels", labels, (embeddings.shape[0],), "one label per row of embeddings")
-    check_interval(fn, "temperature", temperature, POSITIVE_FINITE)
-    check_distributed_reduction(fn, check_reduction(fn, reduction), distributed)
+    _check_options(fn, temperature, reduction, distributed)
 
     units = _unit_rows(embeddings, compute_dtype(embeddings))
     index = torch.arange(units.shape[0], device=units.device)
@@ -165,28 +167,20 @@ class SupervisedContrastiveLoss(Loss[Reduction], function=supervised_contrastive
         super().__init__(locals(), temperature=POSITIVE_FINITE)
 
 
-def _supcon(temperature: float) -> Curve:
-    def one(c: Tensor) -> Tensor:
-        other = torch.tensor([0.0, 0.0, 1.0], dtype=c.dtype)
-        anchor = torch.tensor([1.0, 0.0, 0.0], dtype=c.dtype)
-        embeddings = torch.stack([anchor, unit_at_cosine(c), other, other])
-        labels = torch.tensor([0, 0, 1, 1])
-        return supervised_contrastive_loss(
-            embeddings, labels, temperature=temperature, reduction="none"
-        )[0]
-
-    return each(one)
+def _anchor_loss(temperature: float, c: Tensor) -> Tensor:
+    other = torch.tensor([0.0, 0.0, 1.0], dtype=c.dtype)
+    anchor = torch.tensor([1.0, 0.0, 0.0], dtype=c.dtype)
+    embeddings = torch.stack([anchor, unit_at_cosine(c), other, other])
+    labels = torch.tensor([0, 0, 1, 1])
+    return supervised_contrastive_loss(
+        embeddings, labels, temperature=temperature, reduction="none"
+    )[0]
 
 
-describe(
+_describe(
     supervised_contrastive_loss,
-    family="Metric learning",
-    task="Supervised contrastive",
-    plot=Plot(
-        COSINE,
-        "The loss of one anchor whose one positive is at cosine $\\cos\\theta$, with two "
-        "negatives (the other label) at right angles to it.",
-        {f"τ = {t:g}": _supcon(t) for t in (0.1, 0.5, 1.0)},
-        points=61,
-    ),
+    "Supervised contrastive",
+    "The loss of one anchor whose one positive is at cosine $\\cos\\theta$, with two "
+    "negatives (the other label) at right angles to it.",
+    _anchor_loss,
 )

@@ -14,11 +14,9 @@ from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
     NON_NEGATIVE,
     Interval,
+    check_embeddings,
     check_floating,
     check_interval,
-    check_ndim,
-    check_same_dtype,
-    check_same_shape,
     check_shape,
 )
 
@@ -107,14 +105,7 @@ def triplet_margin_loss(
         By hand: $\max(0, 1 + 1 - 3) = 0$ and $\max(0, 1 + 2 - 2) = 1$.
     """
     fn = "triplet_margin_loss"
-    check_floating(fn, "anchor", anchor)
-    check_floating(fn, "positive", positive)
-    check_floating(fn, "negative", negative)
-    check_ndim(fn, "anchor", anchor, 2, "(N, D)")
-    check_same_shape(fn, "positive", positive, "anchor", anchor)
-    check_same_shape(fn, "negative", negative, "anchor", anchor)
-    check_same_dtype(fn, "positive", positive, "anchor", anchor)
-    check_same_dtype(fn, "negative", negative, "anchor", anchor)
+    check_embeddings(fn, anchor=anchor, positive=positive, negative=negative)
     _check_hyperparameters(fn, margin, p, distance, eps)
     check_reduction(fn, reduction)
 
