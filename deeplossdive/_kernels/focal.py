@@ -121,7 +121,7 @@ class SoftmaxFocal(torch.autograd.Function):
         if reduction == "sum":
             ctx.save_for_backward(logits, target, stats)
             return total
-        denominator = torch.where(weight_sum == 0, 1.0, weight_sum)
+        denominator = weight_sum.masked_fill(weight_sum == 0, 1.0)  # 0 only when all ignored
         ctx.save_for_backward(logits, target, stats, denominator)
         return total / denominator
 

@@ -3,16 +3,17 @@
 An overlap loss is a ratio of the soft counts $TP$, $FP$ and $FN$ (each loss file holds its own,
 a `Ratio`); everything else is shared and runs here, in the steps of `_overlap`: validate the
 options, count per (image, class), sum over the batch (and the ranks) for `aggregation="batch"`,
-take the ratio, then the empty policy, the focal exponent and the reduction.
+take the ratio, then the empty policy, the focal exponent and the reduction (the last four in
+one autograd node, `overlap_tail`, but with the reduction over the ranks).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 from torch import Tensor
 
+from deeplossdive._distributed import world_size
 from deeplossdive._reduction import Reduction
 from deeplossdive.losses._overlap import (
     Aggregation,
@@ -21,12 +22,25 @@ from deeplossdive.losses._overlap import (
     aggregate,
     check_overlap_options,
     overlap_loss,
+    overlap_tail,
     sigmoid_statistics,
     softmax_statistics,
 )
 
-Ratio = Callable[[OverlapStatistics, float], tuple[Tensor, Tensor]]
-"""(counts, smooth) -> the numerator and the denominator of a loss's overlap score."""
+
+class Ratio(NamedTuple):
+    r"""The overlap score $(a\,TP + s) / (b\,TP + c\,FP + d\,FN + s)$ of a loss, $s$ the smoothing:
+    Dice's is $(2, 2, 1, 1)$, Jaccard's $(1, 1, 1, 1)$, Tversky's $(1, 1, \alpha, \beta)$."""
+
+    a: float
+    b: float
+    c: float
+    d: float
+
+    def terms(self, stats: OverlapStatistics, smooth: float) -> tuple[Tensor, Tensor]:
+        """The numerator and the denominator of the score, as tensors."""
+        tp, fp, fn = stats.tp, stats.fp, stats.fn
+        return self.a * tp + smooth, self.b * tp + self.c * fp + self.d * fn + smooth
 
 
 class OverlapOptions(NamedTuple):
@@ -64,12 +78,18 @@ def overlap(
     else:
         stats = softmax_statistics(function, logits, target, **classes._asdict())
     stats = aggregate(stats, options.aggregation, distributed=options.distributed)
-    loss = overlap_loss(
-        *ratio(stats, smooth),
-        stats,
-        empty=options.empty,
-        reduction=options.reduction,
-        gamma=gamma,
-        over_ranks=options.distributed and options.aggregation == "per_image",
-    )
+    if options.distributed and options.aggregation == "per_image" and world_size(True) > 1:
+        # The reduction sums over the ranks: the composite version, with its collectives.
+        loss = overlap_loss(
+            *ratio.terms(stats, smooth),
+            stats,
+            empty=options.empty,
+            reduction=options.reduction,
+            gamma=gamma,
+            over_ranks=True,
+        )
+    else:
+        loss = overlap_tail(
+            stats, ratio, smooth, empty=options.empty, reduction=options.reduction, gamma=gamma
+        )
     return loss.to(logits.dtype)

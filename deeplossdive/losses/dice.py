@@ -15,18 +15,16 @@ from deeplossdive._about import (
 from deeplossdive._base import Loss
 from deeplossdive._reduction import Reduction
 from deeplossdive._validation import NON_NEGATIVE_FINITE
-from deeplossdive.losses._overlap import Aggregation, EmptyPolicy, OverlapStatistics
+from deeplossdive.losses._overlap import Aggregation, EmptyPolicy
 from deeplossdive.losses._overlap_pipeline import (
     Classes,
     OverlapOptions,
+    Ratio,
     overlap,
 )
 
-
-def _dice_ratio(stats: OverlapStatistics, smooth: float) -> tuple[Tensor, Tensor]:
-    """Numerator and denominator of the smoothed Dice coefficient."""
-    tp, fp, fn = stats.tp, stats.fp, stats.fn
-    return 2 * tp + smooth, 2 * tp + fp + fn + smooth
+_DICE = Ratio(2.0, 2.0, 1.0, 1.0)
+"""The smoothed Dice coefficient: $(2 TP + s) / (2 TP + FP + FN + s)$."""
 
 
 def dice_loss(
@@ -122,7 +120,7 @@ def dice_loss(
     """
     options = OverlapOptions(smooth, aggregation, empty, reduction, distributed)
     classes = Classes(include_background, ignore_index)
-    return overlap("dice_loss", _dice_ratio, logits, target, options, classes)
+    return overlap("dice_loss", _DICE, logits, target, options, classes)
 
 
 def sigmoid_dice_loss(
@@ -182,7 +180,7 @@ def sigmoid_dice_loss(
         $TP = 1.25$, $FP = FN = 0.75$: $1 - 2.5/4 = 0.375$.
     """
     options = OverlapOptions(smooth, aggregation, empty, reduction, distributed)
-    return overlap("sigmoid_dice_loss", _dice_ratio, logits, target, options)
+    return overlap("sigmoid_dice_loss", _DICE, logits, target, options)
 
 
 class DiceLoss(Loss[Reduction], function=dice_loss):

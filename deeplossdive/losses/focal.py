@@ -126,10 +126,15 @@ def focal_loss(
     )
     loss = unreduced.squeeze(1)
 
+    if alpha is None:
+        # The loss is already 0 at ignored positions: their weight of 0 only changes the
+        # mean's denominator, the number of valid positions.
+        if valid is None or reduction != "mean":
+            return reduce_loss(loss, reduction).to(logits.dtype)
+        return (loss.sum() / valid.sum().clamp_(min=1)).to(logits.dtype)
     weight = None if valid is None else valid.squeeze(1).to(work.dtype)
-    if alpha is not None:
-        class_weight = alpha.to(work)[safe_target.squeeze(1)]
-        weight = class_weight if weight is None else weight * class_weight
+    class_weight = alpha.to(work)[safe_target.squeeze(1)]
+    weight = class_weight if weight is None else weight * class_weight
     return reduce_loss(loss, reduction, weight=weight).to(logits.dtype)
 
 

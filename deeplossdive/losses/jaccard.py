@@ -15,18 +15,16 @@ from deeplossdive._about import (
 from deeplossdive._base import Loss
 from deeplossdive._reduction import Reduction
 from deeplossdive._validation import NON_NEGATIVE_FINITE
-from deeplossdive.losses._overlap import Aggregation, EmptyPolicy, OverlapStatistics
+from deeplossdive.losses._overlap import Aggregation, EmptyPolicy
 from deeplossdive.losses._overlap_pipeline import (
     Classes,
     OverlapOptions,
+    Ratio,
     overlap,
 )
 
-
-def _jaccard_ratio(stats: OverlapStatistics, smooth: float) -> tuple[Tensor, Tensor]:
-    """Numerator and denominator of the smoothed Jaccard index."""
-    tp, fp, fn = stats.tp, stats.fp, stats.fn
-    return tp + smooth, tp + fp + fn + smooth
+_JACCARD = Ratio(1.0, 1.0, 1.0, 1.0)
+"""The smoothed Jaccard index: $(TP + s) / (TP + FP + FN + s)$."""
 
 
 def jaccard_loss(
@@ -122,7 +120,7 @@ def jaccard_loss(
     """
     options = OverlapOptions(smooth, aggregation, empty, reduction, distributed)
     classes = Classes(include_background, ignore_index)
-    return overlap("jaccard_loss", _jaccard_ratio, logits, target, options, classes)
+    return overlap("jaccard_loss", _JACCARD, logits, target, options, classes)
 
 
 def sigmoid_jaccard_loss(
@@ -172,7 +170,7 @@ def sigmoid_jaccard_loss(
         $TP = 1.25$, $FP = FN = 0.75$: $1 - 1.25/2.75 = 0.5455$.
     """
     options = OverlapOptions(smooth, aggregation, empty, reduction, distributed)
-    return overlap("sigmoid_jaccard_loss", _jaccard_ratio, logits, target, options)
+    return overlap("sigmoid_jaccard_loss", _JACCARD, logits, target, options)
 
 
 class JaccardLoss(Loss[Reduction], function=jaccard_loss):

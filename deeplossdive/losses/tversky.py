@@ -15,7 +15,7 @@ from deeplossdive._about import (
 from deeplossdive._base import Loss
 from deeplossdive._reduction import Reduction
 from deeplossdive._validation import NON_NEGATIVE_FINITE, POSITIVE_FINITE, check_interval
-from deeplossdive.losses._overlap import Aggregation, EmptyPolicy, OverlapStatistics
+from deeplossdive.losses._overlap import Aggregation, EmptyPolicy
 from deeplossdive.losses._overlap_pipeline import (
     Classes,
     OverlapOptions,
@@ -31,11 +31,7 @@ def _tversky(function: str, alpha: float, beta: float, gamma: float) -> tuple[Ra
         for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma))
     )
 
-    def ratio(stats: OverlapStatistics, smooth: float) -> tuple[Tensor, Tensor]:
-        tp, fp, fn = stats.tp, stats.fp, stats.fn
-        return tp + smooth, tp + alpha * fp + beta * fn + smooth
-
-    return ratio, gamma
+    return Ratio(1.0, 1.0, alpha, beta), gamma
 
 
 _INTERVALS = {
