@@ -84,6 +84,7 @@ FACTS: dict[str, Facts] = {
     "complete_box_iou_loss": Facts(
         "Box regression (detection)", "— (`torchvision.ops.complete_box_iou_loss`)"
     ),
+    "ctc_loss": Facts("Sequence labelling without alignment (speech, text)", "`F.ctc_loss`"),
 }
 """One entry per name of `deeplossdive.functional.__all__`."""
 

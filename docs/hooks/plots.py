@@ -365,6 +365,22 @@ def _box_offset(function: Callable[..., Tensor], height: float = 1.0) -> LossOfI
     return loss
 
 
+def _ctc(frames: int) -> LossOfInput:
+    """Classes (blank, a), the same logits (0, z) on every frame, target "a": one sample per
+    point of the sweep."""
+
+    def loss(z: Tensor) -> Tensor:
+        logits = torch.stack([torch.zeros_like(z), z], dim=1)  # (n, 2)
+        log_probs = logits.log_softmax(dim=1).expand(frames, -1, -1)  # (T, n, 2)
+        n = z.shape[0]
+        targets = torch.ones(n, 1, dtype=torch.long)
+        input_lengths = torch.full((n,), frames, dtype=torch.long)
+        target_lengths = torch.ones(n, dtype=torch.long)
+        return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, reduction="none")
+
+    return loss
+
+
 # The natural variables.
 _P_T = {
     "x": "$p_t$",
@@ -621,6 +637,13 @@ PLOTS: dict[str, PlotSpec] = {
             ("complete_box_iou_loss", F.complete_box_iou_loss),
         )
     },
+    # Sequences: a label on a number of frames.
+    "ctc_loss": _spec(
+        {"x": "$p$", "x_range": (0.01, 0.99), "wrt": "$z$", "to_input": _logit},
+        'Classes (blank, a) with probability $p = \\sigma(z)$ of "a" on every frame, target '
+        '"a", for $T$ frames: longer inputs have more alignments.',
+        *(Curve(f"T = {frames}", _ctc(frames)) for frames in (1, 2, 4, 8)),
+    ),
 }
 """One spec per name of `deeplossdive.functional.__all__`."""
 
