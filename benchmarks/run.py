@@ -1,11 +1,15 @@
-"""Speed and memory of deeplossdive's losses against torch's built-ins and other libraries.
+"""Speed, memory and ATen operations of deeplossdive's losses against torch and other libraries.
 
 Not a test: it measures. For every case below it times the forward pass and the forward+backward
-pass of each implementation with `torch.utils.benchmark` (the median of `blocked_autorange`),
-measures the peak extra memory of forward+backward, and reports each as a ratio to the torch
-built-in measured on the same tensors in the same run. Ratios are taken round by round (the
-reference and every implementation are timed one after the other, `--rounds` times) and the
-median ratio is reported, so that a machine shared with other work skews both sides alike.
+pass of each implementation, measures the peak extra memory of forward+backward, counts the ATen
+operations one forward+backward dispatches, and reports each as a ratio to the torch built-in
+measured on the same tensors in the same run. Ratios are taken round by round (the reference and
+every implementation are timed one after the other, `--rounds` times) and the median ratio is
+reported, so that a machine shared with other work skews both sides alike.
+
+Time: on the CPU the median of `torch.utils.benchmark`'s `blocked_autorange`; on CUDA, CUDA events
+around a batch of calls after warm-up (the median over batches of the time per call), which counts
+the host's launch overhead where it is not hidden, as in a training step.
 
 Peak extra memory, on the CPU, comes from the profiler's allocator events
 (`torch.profiler.profile(profile_memory=True)`): every allocation and free of a tensor on the
@@ -14,18 +18,31 @@ forward+backward, minus its value before the call, is the memory the call needed
 inputs, the gradients it leaves behind included. On CUDA it is
 `torch.cuda.max_memory_allocated()` minus the memory allocated before the call.
 
+ATen operations: a `TorchDispatchMode` counts every operation one forward+backward dispatches
+(each is at least one kernel launch on a GPU), and flags contended atomic adds: a `scatter_add`,
+`index_add` or accumulating `index_put_` into an output at least 8 times smaller than its source
+(on a GPU every element of a class then adds into the same address). Besides the column in each
+case, a census runs every public loss once on small CPU tensors, with the value checks as CUDA
+tensors get them (off), next to torch's version of the same loss.
+
 Usage (from the repository root):
 
-    python benchmarks/run.py            # the full run: writes docs/performance/ and the page
-    python benchmarks/run.py --quick    # a smoke run: short timings, no torch.compile, no files
+    python benchmarks/run.py                # the full CPU run: writes docs/performance/, the page
+    python benchmarks/run.py --device cuda  # the GPU cases: results-cuda.json, the page's GPU part
+    python benchmarks/run.py --quick        # a smoke run: short timings, no torch.compile, no files
+    python benchmarks/run.py --quick --suite cuda --scale 0.01  # the GPU cases, shrunk, on a CPU
+    python benchmarks/run.py --census-only  # only the ATen operations of every loss
 
-The full run takes about 5 minutes on 2 CPU cores; `torch.compile` warms up once per case.
+The full CPU run takes about 5 minutes on 2 CPU cores (`torch.compile` warms up once per case);
+the GPU run about 2 minutes on an H200. Libraries that are not installed (kornia, MONAI,
+pytorch-metric-learning, torchvision) are left out, and the output says so.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import math
 import os
@@ -39,18 +56,21 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils import benchmark
+from torch.utils._python_dispatch import TorchDispatchMode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import deeplossdive  # noqa: E402
 from deeplossdive import functional as D  # noqa: E402
+from deeplossdive._validation import _as_on_an_accelerator  # noqa: E402
 
 Inputs = tuple[Tensor, ...]
 LossFn = Callable[..., Tensor]
@@ -67,7 +87,8 @@ def torchvision_sigmoid_focal_loss(
     """Line for line `torchvision/ops/focal_loss.py::sigmoid_focal_loss`, reduction="mean".
 
     https://github.com/pytorch/vision/blob/main/torchvision/ops/focal_loss.py (BSD-3-Clause);
-    torchvision cannot be installed beside this torch, so its formula is reproduced literally.
+    used where torchvision cannot be installed beside this torch (the benchmark takes
+    `torchvision.ops.sigmoid_focal_loss` itself when it imports).
     """
     p = torch.sigmoid(inputs)
     ce_loss = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
@@ -100,6 +121,30 @@ def supcon_as_log_softmax(embeddings: Tensor, labels: Tensor, temperature: float
     count = positives.sum(1)
     per_anchor = -(log_probs * positives).sum(1) / count.clamp(min=1)
     return per_anchor.sum() / (count > 0).sum()
+
+
+def distillation_kl_div_recipe(student: Tensor, teacher: Tensor, temperature: float) -> Tensor:
+    """T^2 KL(teacher || student) with F.kl_div in log space (log_target=True), per sample."""
+    return (
+        F.kl_div(
+            F.log_softmax(student / temperature, dim=1),
+            F.log_softmax(teacher / temperature, dim=1),
+            reduction="batchmean",
+            log_target=True,
+        )
+        * temperature**2
+    )
+
+
+def hinge_as_torch(scores: Tensor, target: Tensor) -> Tensor:
+    """The binary hinge as written with torch: max(0, 1 - t s), averaged."""
+    return torch.clamp_min(1 - target * scores, 0).mean()
+
+
+def contrastive_as_torch(x1: Tensor, x2: Tensor, target: Tensor) -> Tensor:
+    """Hadsell et al.'s contrastive loss as written with torch's pairwise distance."""
+    d = F.pairwise_distance(x1, x2)
+    return (0.5 * (target * d**2 + (1 - target) * torch.clamp_min(1 - d, 0) ** 2)).mean()
 
 
 def distillation_torch_recipe(student: Tensor, teacher: Tensor, temperature: float) -> Tensor:
@@ -139,52 +184,133 @@ class Case:
     target: float | None = None
     target_text: str = ""
     notes: list[str] = field(default_factory=list)
+    # forward + backward memory target, as a ratio to the reference's
+    memory_target: float | None = None
 
 
-def _classes(n: int, c: int) -> Callable[[torch.Generator], Inputs]:
-    def make(gen: torch.Generator) -> Inputs:
-        return 2 * torch.randn(n, c, generator=gen), torch.randint(c, (n,), generator=gen)
+class Libraries:
+    """The reference libraries that import here; the others are left out, and said so."""
 
-    return make
-
-
-def _multilabel(gen: torch.Generator) -> Inputs:
-    logits = 2 * torch.randn(65536, 80, generator=gen)
-    return logits, (torch.rand(65536, 80, generator=gen) < 0.05).float()
-
-
-def _segmentation(gen: torch.Generator) -> Inputs:
-    return torch.randn(8, 4, 256, 256, generator=gen), torch.randint(
-        4, (8, 256, 256), generator=gen
+    NAMES: tuple[tuple[str, str], ...] = (
+        ("kornia", "kornia.losses"),
+        ("monai", "monai.losses"),
+        ("pytorch-metric-learning", "pytorch_metric_learning.losses"),
+        ("torchvision", "torchvision.ops"),
     )
 
+    def __init__(self) -> None:
+        self.modules: dict[str, ModuleType] = {}
+        self.missing: dict[str, str] = {}
+        for name, module in self.NAMES:
+            try:
+                with _quiet():
+                    self.modules[name] = importlib.import_module(module)
+            except Exception as error:  # not installed, or installed against another torch
+                self.missing[name] = f"{type(error).__name__}: {str(error).splitlines()[0][:80]}"
 
-def _pairs(n: int) -> Callable[[torch.Generator], Inputs]:
+    def get(self, name: str) -> Any:
+        return self.modules.get(name)
+
+    def version(self, name: str) -> str:
+        if name not in self.modules:
+            return "not installed"
+        top = importlib.import_module(self.modules[name].__name__.split(".")[0])
+        return str(getattr(top, "__version__", "?"))
+
+
+def _scaled(n: int, scale: float) -> int:
+    return max(2, round(n * scale))
+
+
+def _classes(n: int, c: int, dtype: torch.dtype = torch.float32) -> Callable[..., Inputs]:
     def make(gen: torch.Generator) -> Inputs:
-        return torch.randn(n, 128, generator=gen), torch.randn(n, 128, generator=gen)
+        logits = 2 * torch.randn(n, c, generator=gen, device=gen.device)
+        return logits.to(dtype), torch.randint(c, (n,), generator=gen, device=gen.device)
 
     return make
 
 
-def _labelled(gen: torch.Generator) -> Inputs:
-    return torch.randn(1024, 128, generator=gen), torch.randint(32, (1024,), generator=gen)
+def _multilabel(n: int, c: int = 80) -> Callable[..., Inputs]:
+    def make(gen: torch.Generator) -> Inputs:
+        logits = 2 * torch.randn(n, c, generator=gen, device=gen.device)
+        return logits, (torch.rand(n, c, generator=gen, device=gen.device) < 0.05).float()
+
+    return make
 
 
-def _distillation(gen: torch.Generator) -> Inputs:
-    student = 2 * torch.randn(4096, 1000, generator=gen)
-    teacher = 2 * torch.randn(4096, 1000, generator=gen)
-    labels = torch.randint(1000, (4096,), generator=gen)
-    return student, teacher, labels
+def _segmentation(*shape: int) -> Callable[..., Inputs]:
+    """Logits (N, C, *spatial) and class indices (N, *spatial)."""
+
+    def make(gen: torch.Generator) -> Inputs:
+        logits = torch.randn(shape, generator=gen, device=gen.device)
+        target = torch.randint(shape[1], (shape[0], *shape[2:]), generator=gen, device=gen.device)
+        return logits, target
+
+    return make
 
 
-def build_cases() -> list[Case]:
-    import kornia.losses as kl
-    import pytorch_metric_learning.losses as pml
-    from monai.losses.dice import DiceLoss as MonaiDiceLoss
-    from monai.losses.focal_loss import FocalLoss as MonaiFocalLoss
+def _sigmoid_segmentation(*shape: int) -> Callable[..., Inputs]:
+    def make(gen: torch.Generator) -> Inputs:
+        logits = torch.randn(shape, generator=gen, device=gen.device)
+        return logits, (torch.rand(shape, generator=gen, device=gen.device) < 0.3).float()
 
-    def ours(name: str, fn: LossFn) -> list[Impl]:
-        return [Impl(name, fn, "ours"), Impl(f"{name}, compiled", fn, "compiled", compile=True)]
+    return make
+
+
+def _pairs(n: int, d: int = 128) -> Callable[..., Inputs]:
+    def make(gen: torch.Generator) -> Inputs:
+        return tuple(torch.randn(n, d, generator=gen, device=gen.device) for _ in range(2))
+
+    return make
+
+
+def _triplets(n: int, d: int = 128) -> Callable[..., Inputs]:
+    def make(gen: torch.Generator) -> Inputs:
+        return tuple(torch.randn(n, d, generator=gen, device=gen.device) for _ in range(3))
+
+    return make
+
+
+def _labelled(n: int, classes: int = 32) -> Callable[..., Inputs]:
+    def make(gen: torch.Generator) -> Inputs:
+        embeddings = torch.randn(n, 128, generator=gen, device=gen.device)
+        return embeddings, torch.randint(classes, (n,), generator=gen, device=gen.device)
+
+    return make
+
+
+def _distillation(n: int, c: int = 1000) -> Callable[..., Inputs]:
+    def make(gen: torch.Generator) -> Inputs:
+        student = 2 * torch.randn(n, c, generator=gen, device=gen.device)
+        teacher = 2 * torch.randn(n, c, generator=gen, device=gen.device)
+        labels = torch.randint(c, (n,), generator=gen, device=gen.device)
+        return student, teacher, labels
+
+    return make
+
+
+def _regression(n: int) -> Callable[..., Inputs]:
+    def make(gen: torch.Generator) -> Inputs:
+        return tuple(torch.randn(n, generator=gen, device=gen.device) for _ in range(2))
+
+    return make
+
+
+def _ours(name: str, fn: LossFn, with_compile: bool = True) -> list[Impl]:
+    impls = [Impl(name, fn, "ours")]
+    if with_compile:
+        impls.append(Impl(f"{name}, compiled", fn, "compiled", compile=True))
+    return impls
+
+
+def _torch(name: str, fn: LossFn) -> Impl:
+    return Impl(name, fn, "torch")
+
+
+def build_cpu_cases(libs: Libraries) -> list[Case]:
+    kl, pml, tv = libs.get("kornia"), libs.get("pytorch-metric-learning"), libs.get("torchvision")
+    monai = libs.get("monai")
+    ours = _ours
 
     def against_cross_entropy(
         name: str, title: str, impls: list[Impl], target: float, target_text: str
@@ -196,7 +322,7 @@ def build_cases() -> list[Case]:
                 title=f"{title}, logits ({n}, {c})",
                 make=_classes(n, c),
                 differentiable=(0,),
-                reference=Impl("F.cross_entropy", lambda x, y: F.cross_entropy(x, y), "torch"),
+                reference=_torch("F.cross_entropy", lambda x, y: F.cross_entropy(x, y)),
                 impls=impls,
                 target=target,
                 target_text=target_text,
@@ -212,133 +338,129 @@ def build_cases() -> list[Case]:
         1.1,
         "within 1.1× of F.cross_entropy",
     )
-    monai_softmax_focal = MonaiFocalLoss(to_onehot_y=True, use_softmax=True, gamma=2.0)
-    cases += against_cross_entropy(
-        "focal",
-        "softmax focal",
-        [
-            *ours("focal_loss", lambda x, y: D.focal_loss(x, y, gamma=2.0)),
+    focal_impls = ours("focal_loss", lambda x, y: D.focal_loss(x, y, gamma=2.0))
+    if kl is not None:
+        focal_impls.append(
             Impl(
                 "kornia focal_loss",
                 lambda x, y: kl.focal_loss(x, y, None, gamma=2.0, reduction="mean"),
-            ),
-            Impl("MONAI FocalLoss(use_softmax)", lambda x, y: monai_softmax_focal(x, y[:, None])),
-        ],
-        1.2,
-        "≤ 1.2× F.cross_entropy",
+            )
+        )
+    if monai is not None:
+        monai_softmax_focal = monai.FocalLoss(to_onehot_y=True, use_softmax=True, gamma=2.0)
+        focal_impls.append(
+            Impl("MONAI FocalLoss(use_softmax)", lambda x, y: monai_softmax_focal(x, y[:, None]))
+        )
+    cases += against_cross_entropy(
+        "focal", "softmax focal", focal_impls, 1.2, "≤ 1.2× F.cross_entropy"
     )
-    monai_sigmoid_focal = MonaiFocalLoss(gamma=2.0, alpha=0.25)
+    sigmoid_impls = [
+        *ours("sigmoid_focal_loss", lambda x, t: D.sigmoid_focal_loss(x, t)),
+        *_torchvision_focal(tv, with_compile=True),
+    ]
+    if kl is not None:
+        sigmoid_impls.append(
+            Impl(
+                "kornia binary_focal_loss_with_logits",
+                lambda x, t: kl.binary_focal_loss_with_logits(
+                    x, t, alpha=0.25, gamma=2.0, reduction="mean"
+                ),
+            )
+        )
+    if monai is not None:
+        monai_sigmoid_focal = monai.FocalLoss(gamma=2.0, alpha=0.25)
+        sigmoid_impls.append(Impl("MONAI FocalLoss", lambda x, t: monai_sigmoid_focal(x, t)))
     cases.append(
         Case(
             key="sigmoid-focal-65536x80",
             title="sigmoid focal, multi-label (65536, 80)",
-            make=_multilabel,
+            make=_multilabel(65536),
             differentiable=(0,),
-            reference=Impl(
+            reference=_torch(
                 "F.binary_cross_entropy_with_logits",
                 lambda x, t: F.binary_cross_entropy_with_logits(x, t),
-                "torch",
             ),
-            impls=[
-                *ours("sigmoid_focal_loss", lambda x, t: D.sigmoid_focal_loss(x, t)),
-                Impl("torchvision formula", torchvision_sigmoid_focal_loss),
-                Impl(
-                    "torchvision formula, compiled",
-                    torchvision_sigmoid_focal_loss,
-                    "library",
-                    compile=True,
-                ),
-                Impl(
-                    "kornia binary_focal_loss_with_logits",
-                    lambda x, t: kl.binary_focal_loss_with_logits(
-                        x, t, alpha=0.25, gamma=2.0, reduction="mean"
-                    ),
-                ),
-                Impl("MONAI FocalLoss", lambda x, t: monai_sigmoid_focal(x, t)),
-            ],
+            impls=sigmoid_impls,
             target=1.5,
             target_text="≤ 1.5× F.binary_cross_entropy_with_logits; memory ≤ ½ torchvision's",
         )
     )
-    if hasattr(D, "dice_loss"):
-        monai_dice = MonaiDiceLoss(softmax=True, to_onehot_y=True)
-        cases.append(
-            Case(
-                key="dice-8x4x256x256",
-                title="soft Dice, segmentation (8, 4, 256, 256)",
-                make=_segmentation,
-                differentiable=(0,),
-                reference=Impl("F.cross_entropy", lambda x, y: F.cross_entropy(x, y), "torch"),
-                impls=[
-                    *ours("dice_loss", lambda x, y: D.dice_loss(x, y)),
-                    Impl("MONAI DiceLoss(softmax)", lambda x, y: monai_dice(x, y[:, None])),
-                    Impl("kornia dice_loss", lambda x, y: kl.dice_loss(x, y)),
-                ],
-                target=1.2,
-                target_text="≤ 1.2× F.cross_entropy on the same logits",
-            )
+    dice_impls = ours("dice_loss", lambda x, y: D.dice_loss(x, y))
+    if monai is not None:
+        monai_dice = monai.DiceLoss(softmax=True, to_onehot_y=True)
+        dice_impls.append(Impl("MONAI DiceLoss(softmax)", lambda x, y: monai_dice(x, y[:, None])))
+    if kl is not None:
+        dice_impls.append(Impl("kornia dice_loss", lambda x, y: kl.dice_loss(x, y)))
+    cases.append(
+        Case(
+            key="dice-8x4x256x256",
+            title="soft Dice, segmentation (8, 4, 256, 256)",
+            make=_segmentation(8, 4, 256, 256),
+            differentiable=(0,),
+            reference=_torch("F.cross_entropy", lambda x, y: F.cross_entropy(x, y)),
+            impls=dice_impls,
+            target=1.2,
+            target_text="≤ 1.2× F.cross_entropy on the same logits",
         )
-    if hasattr(D, "nt_xent_loss"):
+    )
+
+    def pml_pairs(z1: Tensor, z2: Tensor) -> Tensor:
+        labels = torch.arange(z1.shape[0], device=z1.device).repeat(2)
+        loss: Tensor = pml_nt_xent(torch.cat([z1, z2]), labels)
+        return loss
+
+    if pml is not None:
         pml_nt_xent = pml.NTXentLoss(temperature=0.5)
-
-        def pml_pairs(z1: Tensor, z2: Tensor) -> Tensor:
-            labels = torch.arange(z1.shape[0]).repeat(2)
-            loss: Tensor = pml_nt_xent(torch.cat([z1, z2]), labels)
-            return loss
-
-        # pytorch-metric-learning's cost grows as N^3 (10 s per call at 2 x 256 here): it only
-        # joins the small case.
-        for n, with_pml in ((512, False), (128, True)):
-            impls = [*ours("nt_xent_loss", lambda z1, z2: D.nt_xent_loss(z1, z2, temperature=0.5))]
-            if with_pml:
-                impls.append(Impl("pytorch-metric-learning NTXentLoss", pml_pairs))
-            cases.append(
-                Case(
-                    key=f"nt-xent-2x{n}x128",
-                    title=f"NT-Xent, embeddings 2 × ({n}, 128)",
-                    make=_pairs(n),
-                    differentiable=(0, 1),
-                    reference=Impl(
-                        "cross-entropy formulation",
-                        lambda z1, z2: nt_xent_as_cross_entropy(z1, z2, 0.5),
-                        "torch",
-                    ),
-                    impls=impls,
-                    target=1.1,
-                    target_text="within 1.1× of its cross-entropy formulation",
-                )
-            )
-    if hasattr(D, "supervised_contrastive_loss"):
-        pml_supcon = pml.SupConLoss(temperature=0.1)
+    # pytorch-metric-learning's cost grows as N^3 (10 s per call at 2 x 256 here): it only
+    # joins the small case.
+    for n, with_pml in ((512, False), (128, True)):
+        impls = [*ours("nt_xent_loss", lambda z1, z2: D.nt_xent_loss(z1, z2, temperature=0.5))]
+        if with_pml and pml is not None:
+            impls.append(Impl("pytorch-metric-learning NTXentLoss", pml_pairs))
         cases.append(
             Case(
-                key="supcon-1024x128",
-                title="SupCon, embeddings (1024, 128), 32 classes",
-                make=_labelled,
-                differentiable=(0,),
-                reference=Impl(
-                    "masked log-softmax formulation",
-                    lambda e, y: supcon_as_log_softmax(e, y, 0.1),
-                    "torch",
+                key=f"nt-xent-2x{n}x128",
+                title=f"NT-Xent, embeddings 2 × ({n}, 128)",
+                make=_pairs(n),
+                differentiable=(0, 1),
+                reference=_torch(
+                    "cross-entropy formulation",
+                    lambda z1, z2: nt_xent_as_cross_entropy(z1, z2, 0.5),
                 ),
-                impls=[
-                    *ours(
-                        "supervised_contrastive_loss",
-                        lambda e, y: D.supervised_contrastive_loss(e, y, temperature=0.1),
-                    ),
-                    Impl("pytorch-metric-learning SupConLoss", lambda e, y: pml_supcon(e, y)),
-                ],
+                impls=impls,
+                target=1.1,
+                target_text="within 1.1× of its cross-entropy formulation",
             )
         )
+    supcon_impls = ours(
+        "supervised_contrastive_loss",
+        lambda e, y: D.supervised_contrastive_loss(e, y, temperature=0.1),
+    )
+    if pml is not None:
+        pml_supcon = pml.SupConLoss(temperature=0.1)
+        supcon_impls.append(
+            Impl("pytorch-metric-learning SupConLoss", lambda e, y: pml_supcon(e, y))
+        )
+    cases.append(
+        Case(
+            key="supcon-1024x128",
+            title="SupCon, embeddings (1024, 128), 32 classes",
+            make=_labelled(1024),
+            differentiable=(0,),
+            reference=_torch(
+                "masked log-softmax formulation",
+                lambda e, y: supcon_as_log_softmax(e, y, 0.1),
+            ),
+            impls=supcon_impls,
+        )
+    )
     cases.append(
         Case(
             key="distillation-4096x1000",
             title="distillation, logits (4096, 1000), T = 4",
-            make=_distillation,
+            make=_distillation(4096),
             differentiable=(0,),
-            reference=Impl(
-                "F.cross_entropy (student)", lambda s, t, y: F.cross_entropy(s, y), "torch"
-            ),
+            reference=_torch("F.cross_entropy (student)", lambda s, t, y: F.cross_entropy(s, y)),
             impls=[
                 *ours(
                     "distillation_loss",
@@ -357,16 +479,595 @@ def build_cases() -> list[Case]:
     return cases
 
 
+def _torchvision_focal(tv: Any, *, with_compile: bool) -> list[Impl]:
+    """torchvision's `sigmoid_focal_loss` when it imports, its literal transcription otherwise."""
+    if tv is not None:
+        impls = [
+            Impl(
+                "torchvision sigmoid_focal_loss",
+                lambda x, t: tv.sigmoid_focal_loss(x, t, alpha=0.25, gamma=2, reduction="mean"),
+            )
+        ]
+    else:
+        impls = [Impl("torchvision formula", torchvision_sigmoid_focal_loss)]
+    if with_compile:
+        impls.append(Impl(f"{impls[0].name}, compiled", impls[0].fn, "library", compile=True))
+    return impls
+
+
+def build_cuda_cases(libs: Libraries, scale: float = 1.0) -> list[Case]:
+    """The workloads of issue #13's table, each against the reference the table names."""
+    kl, pml, tv = libs.get("kornia"), libs.get("pytorch-metric-learning"), libs.get("torchvision")
+    monai = libs.get("monai")
+
+    def n(size: int) -> int:
+        return _scaled(size, scale)
+
+    ce = _torch("F.cross_entropy", lambda x, y: F.cross_entropy(x, y))
+    bce = _torch(
+        "F.binary_cross_entropy_with_logits",
+        lambda x, t: F.binary_cross_entropy_with_logits(x, t),
+    )
+    mse = _torch("F.mse_loss", lambda x, y: F.mse_loss(x, y))
+    rows, classes = n(8192), 1000
+    cases = [
+        Case(
+            key=f"cross-entropy-{rows}x{classes}",
+            title=f"cross-entropy, logits ({rows}, {classes})",
+            make=_classes(rows, classes),
+            differentiable=(0,),
+            reference=ce,
+            impls=_ours("cross_entropy", lambda x, y: D.cross_entropy(x, y), False),
+            target=1.15,
+            target_text="≤ 1.15× F.cross_entropy",
+        )
+    ]
+    focal_impls = _ours("focal_loss", lambda x, y: D.focal_loss(x, y, gamma=2.0), False)
+    if monai is not None:
+        monai_softmax_focal = monai.FocalLoss(to_onehot_y=True, use_softmax=True, gamma=2.0)
+        focal_impls.append(
+            Impl("MONAI FocalLoss(use_softmax)", lambda x, y: monai_softmax_focal(x, y[:, None]))
+        )
+    if kl is not None:
+        focal_impls.append(
+            Impl(
+                "kornia focal_loss",
+                lambda x, y: kl.focal_loss(x, y, None, gamma=2.0, reduction="mean"),
+            )
+        )
+    cases += [
+        Case(
+            key=f"focal-{rows}x{classes}",
+            title=f"softmax focal, logits ({rows}, {classes})",
+            make=_classes(rows, classes),
+            differentiable=(0,),
+            reference=ce,
+            impls=focal_impls,
+            target=1.5,
+            target_text="≤ 1.5× F.cross_entropy",
+        ),
+        Case(
+            key=f"poly1-{rows}x{classes}",
+            title=f"poly-1 cross-entropy, logits ({rows}, {classes})",
+            make=_classes(rows, classes),
+            differentiable=(0,),
+            reference=ce,
+            impls=_ours("poly1_cross_entropy", lambda x, y: D.poly1_cross_entropy(x, y), False),
+            target=1.5,
+            target_text="≤ 1.5× F.cross_entropy",
+        ),
+        Case(
+            key=f"multiclass-hinge-{rows}x{classes}",
+            title=f"multi-class hinge, scores ({rows}, {classes})",
+            make=_classes(rows, classes),
+            differentiable=(0,),
+            reference=_torch("F.multi_margin_loss", lambda x, y: F.multi_margin_loss(x, y)),
+            impls=_ours("multiclass_hinge_loss", lambda x, y: D.multiclass_hinge_loss(x, y), False),
+            target=1.15,
+            target_text="≤ 1.15× F.multi_margin_loss",
+        ),
+        Case(
+            key=f"cross-entropy-bf16-{rows}x32000",
+            title=f"cross-entropy, bfloat16 logits ({rows}, 32000)",
+            make=_classes(rows, 32000, torch.bfloat16),
+            differentiable=(0,),
+            reference=ce,
+            impls=_ours("cross_entropy", lambda x, y: D.cross_entropy(x, y), False),
+            target=1.2,
+            target_text="≤ 1.2× F.cross_entropy, memory ≤ 1.0×",
+            memory_target=1.0,
+        ),
+    ]
+    dense = n(262144)
+    sigmoid_impls = [
+        *_ours("sigmoid_focal_loss", lambda x, t: D.sigmoid_focal_loss(x, t), False),
+        *_torchvision_focal(tv, with_compile=False),
+    ]
+    if monai is not None:
+        monai_sigmoid_focal = monai.FocalLoss(gamma=2.0, alpha=0.25)
+        sigmoid_impls.append(Impl("MONAI FocalLoss", lambda x, t: monai_sigmoid_focal(x, t)))
+    if kl is not None:
+        sigmoid_impls.append(
+            Impl(
+                "kornia binary_focal_loss_with_logits",
+                lambda x, t: kl.binary_focal_loss_with_logits(
+                    x, t, alpha=0.25, gamma=2.0, reduction="mean"
+                ),
+            )
+        )
+    cases += [
+        Case(
+            key=f"sigmoid-focal-{dense}x80",
+            title=f"sigmoid focal, multi-label ({dense}, 80)",
+            make=_multilabel(dense),
+            differentiable=(0,),
+            reference=bce,
+            impls=sigmoid_impls,
+            target=1.5,
+            target_text="≤ 1.5× F.binary_cross_entropy_with_logits",
+        ),
+        Case(
+            key=f"bce-with-logits-{dense}x80",
+            title=f"BCE with logits, multi-label ({dense}, 80)",
+            make=_multilabel(dense),
+            differentiable=(0,),
+            reference=bce,
+            impls=_ours(
+                "binary_cross_entropy_with_logits",
+                lambda x, t: D.binary_cross_entropy_with_logits(x, t),
+                False,
+            ),
+            target=1.15,
+            target_text="≤ 1.15× F.binary_cross_entropy_with_logits",
+        ),
+    ]
+    for shape in ((n(16), 4, 512, 512), (n(2), 4, 128, 128, 128)):
+        impls = [
+            *_ours("dice_loss", lambda x, y: D.dice_loss(x, y), False),
+            *_ours("jaccard_loss", lambda x, y: D.jaccard_loss(x, y), False),
+            *_ours("tversky_loss", lambda x, y: D.tversky_loss(x, y), False),
+        ]
+        if monai is not None:
+            monai_dice = monai.DiceLoss(softmax=True, to_onehot_y=True)
+            impls.append(
+                Impl(
+                    "MONAI DiceLoss(softmax)",
+                    lambda x, y, dice=monai_dice: dice(x, y[:, None]),
+                )
+            )
+        if kl is not None and len(shape) == 4:
+            impls.append(Impl("kornia dice_loss", lambda x, y: kl.dice_loss(x, y)))
+        size = "x".join(map(str, shape))
+        cases.append(
+            Case(
+                key=f"overlap-{size}",
+                title=f"soft Dice, Jaccard, Tversky, segmentation {shape}",
+                make=_segmentation(*shape),
+                differentiable=(0,),
+                reference=ce,
+                impls=impls,
+                target=1.5,
+                target_text="≤ 1.5× F.cross_entropy on the same logits",
+            )
+        )
+    sigmoid_shape = (n(16), 3, 512, 512)
+    sigmoid_dice_impls = _ours("sigmoid_dice_loss", lambda x, t: D.sigmoid_dice_loss(x, t), False)
+    if monai is not None:
+        monai_sigmoid_dice = monai.DiceLoss(sigmoid=True)
+        sigmoid_dice_impls.append(
+            Impl("MONAI DiceLoss(sigmoid)", lambda x, t: monai_sigmoid_dice(x, t))
+        )
+    cases.append(
+        Case(
+            key="sigmoid-dice-" + "x".join(map(str, sigmoid_shape)),
+            title=f"sigmoid Dice, segmentation {sigmoid_shape}",
+            make=_sigmoid_segmentation(*sigmoid_shape),
+            differentiable=(0,),
+            reference=bce,
+            impls=sigmoid_dice_impls,
+            target=1.5,
+            target_text="≤ 1.5× F.binary_cross_entropy_with_logits",
+        )
+    )
+    cases.append(
+        Case(
+            key=f"distillation-{rows}x{classes}",
+            title=f"distillation, logits ({rows}, {classes}), T = 4",
+            make=_distillation(rows, classes),
+            differentiable=(0,),
+            reference=_torch(
+                "F.kl_div recipe", lambda s, t, y: distillation_kl_div_recipe(s, t, 4.0)
+            ),
+            impls=_ours(
+                "distillation_loss",
+                lambda s, t, y: D.distillation_loss(s, t, temperature=4.0),
+                False,
+            ),
+            target=1.0,
+            target_text="≤ 1.0× the F.kl_div recipe",
+        )
+    )
+    flat = n(16_777_216)
+    regression = [
+        ("mse", "mse_loss", mse, D.mse_loss, 1.15, "≤ 1.15× F.mse_loss"),
+        (
+            "huber",
+            "huber_loss",
+            _torch("F.huber_loss", lambda x, y: F.huber_loss(x, y)),
+            D.huber_loss,
+            1.15,
+            "≤ 1.15× F.huber_loss",
+        ),
+        ("log-cosh", "log_cosh_loss", mse, D.log_cosh_loss, 1.5, "≤ 1.5× F.mse_loss"),
+        ("quantile", "quantile_loss", mse, D.quantile_loss, 1.5, "≤ 1.5× F.mse_loss"),
+    ]
+    for key, name, reference, function, target, text in regression:
+        cases.append(
+            Case(
+                key=f"{key}-{flat}",
+                title=f"{name.replace('_loss', '').replace('_', '-')}, ({flat},)",
+                make=_regression(flat),
+                differentiable=(0,),
+                reference=reference,
+                impls=_ours(name, function, False),
+                target=target,
+                target_text=text,
+            )
+        )
+    pairs, anchors, triplets = n(4096), n(8192), n(65536)
+    nt_xent_impls = _ours(
+        "nt_xent_loss", lambda z1, z2: D.nt_xent_loss(z1, z2, temperature=0.5), False
+    )
+    supcon_impls = _ours(
+        "supervised_contrastive_loss",
+        lambda e, y: D.supervised_contrastive_loss(e, y, temperature=0.1),
+        False,
+    )
+    if pml is not None:
+        pml_supcon = pml.SupConLoss(temperature=0.1)
+        supcon_impls.append(
+            Impl("pytorch-metric-learning SupConLoss", lambda e, y: pml_supcon(e, y))
+        )
+    cases += [
+        Case(
+            key=f"nt-xent-2x{pairs}x128",
+            title=f"NT-Xent, embeddings 2 × ({pairs}, 128)",
+            make=_pairs(pairs),
+            differentiable=(0, 1),
+            reference=_torch(
+                "cross-entropy formulation", lambda z1, z2: nt_xent_as_cross_entropy(z1, z2, 0.5)
+            ),
+            impls=nt_xent_impls,
+            target=1.1,
+            target_text="≤ 1.1× its cross-entropy formulation",
+        ),
+        Case(
+            key=f"supcon-{anchors}x128",
+            title=f"SupCon, embeddings ({anchors}, 128), 32 classes",
+            make=_labelled(anchors),
+            differentiable=(0,),
+            reference=_torch(
+                "masked log-softmax formulation", lambda e, y: supcon_as_log_softmax(e, y, 0.1)
+            ),
+            impls=supcon_impls,
+            target=1.1,
+            target_text="≤ 1.1× its masked log-softmax formulation",
+        ),
+        Case(
+            key=f"triplet-{triplets}x128",
+            title=f"triplet margin, embeddings 3 × ({triplets}, 128)",
+            make=_triplets(triplets),
+            differentiable=(0, 1, 2),
+            reference=_torch(
+                "F.triplet_margin_loss", lambda a, p, q: F.triplet_margin_loss(a, p, q)
+            ),
+            impls=_ours(
+                "triplet_margin_loss", lambda a, p, q: D.triplet_margin_loss(a, p, q), False
+            ),
+            target=1.15,
+            target_text="≤ 1.15× F.triplet_margin_loss",
+        ),
+    ]
+    return cases
+
+
+# ---------------------------------------------------------------------------------------------
+# Counting ATen operations
+# ---------------------------------------------------------------------------------------------
+
+ATOMIC_ADDS = frozenset(
+    {"scatter_add", "scatter_add_", "index_add", "index_add_", "embedding_dense_backward"}
+)
+ACCUMULATING = frozenset({"index_put", "index_put_", "_index_put_impl_"})
+CONTENDED_RATIO = 8
+"""An atomic add is contended when its source has at least this many times its output's elements."""
+
+
+class OpCounter(TorchDispatchMode):
+    """Counts the ATen operations dispatched inside it, and the contended atomic adds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[str] = []
+        self.contended: list[str] = []
+
+    def __torch_dispatch__(
+        self,
+        func: Any,
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        kwargs = kwargs or {}
+        name = func.overloadpacket.__name__
+        self.ops.append(name)
+        source: Any = None
+        if name in ATOMIC_ADDS and len(args) > 3:
+            source = args[3] if name != "embedding_dense_backward" else args[0]
+        elif name in ACCUMULATING and (args[3] if len(args) > 3 else kwargs.get("accumulate")):
+            source = args[2]
+        result = func(*args, **kwargs)
+        if (
+            isinstance(source, Tensor)
+            and isinstance(result, Tensor)
+            and source.numel() >= CONTENDED_RATIO * max(result.numel(), 1)
+        ):
+            self.contended.append(f"{name} {tuple(source.shape)} -> {tuple(result.shape)}")
+        return result
+
+
+def count_ops(fn: LossFn, inputs: Inputs, leaves: Sequence[Tensor]) -> OpCounter:
+    """The operations of one forward+backward (gradients of the leaves, not accumulated)."""
+    with _quiet(), OpCounter() as counter:
+        loss = fn(*inputs)
+        torch.autograd.grad(loss, list(leaves))
+    return counter
+
+
+@dataclass
+class CensusEntry:
+    """One public loss on small inputs, and torch's version of the same loss (or None)."""
+
+    name: str
+    make: Callable[[torch.Generator], Inputs]
+    ours: LossFn
+    torch_fn: LossFn | None
+    torch_name: str
+    # The six overlap losses are compared with torch's cross-entropy, not a version of themselves.
+    overlap: bool = False
+
+
+def _census_entries() -> list[CensusEntry]:
+    def classes(gen: torch.Generator) -> Inputs:
+        return torch.randn(16, 10, generator=gen), torch.randint(10, (16,), generator=gen)
+
+    def log_probs(gen: torch.Generator) -> Inputs:
+        x, y = classes(gen)
+        return torch.log_softmax(x, 1), y
+
+    def probs(gen: torch.Generator) -> Inputs:
+        return torch.sigmoid(torch.randn(16, 10, generator=gen)), torch.rand(16, 10, generator=gen)
+
+    def multilabel(gen: torch.Generator) -> Inputs:
+        return torch.randn(16, 10, generator=gen), (torch.rand(16, 10, generator=gen) < 0.3).float()
+
+    def signed(gen: torch.Generator) -> Inputs:
+        target = torch.randint(2, (16,), generator=gen) * 2 - 1
+        return torch.randn(16, generator=gen), target.float()
+
+    def distributions(gen: torch.Generator) -> Inputs:
+        log_q = torch.log_softmax(torch.randn(16, 10, generator=gen), 1)
+        return log_q, torch.softmax(torch.randn(16, 10, generator=gen), 1)
+
+    def two(gen: torch.Generator) -> Inputs:
+        return torch.randn(16, 10, generator=gen), torch.randn(16, 10, generator=gen)
+
+    def regression(gen: torch.Generator) -> Inputs:
+        return torch.randn(64, generator=gen), torch.randn(64, generator=gen)
+
+    def pairs(gen: torch.Generator) -> Inputs:
+        x1, x2 = torch.randn(16, 8, generator=gen), torch.randn(16, 8, generator=gen)
+        return x1, x2, torch.randint(2, (16,), generator=gen).float()
+
+    def signed_pairs(gen: torch.Generator) -> Inputs:
+        x1, x2, t = pairs(gen)
+        return x1, x2, 2 * t - 1
+
+    def triplets(gen: torch.Generator) -> Inputs:
+        return tuple(torch.randn(16, 8, generator=gen) for _ in range(3))
+
+    def views(gen: torch.Generator) -> Inputs:
+        return torch.randn(16, 8, generator=gen), torch.randn(16, 8, generator=gen)
+
+    def labelled(gen: torch.Generator) -> Inputs:
+        return torch.randn(16, 8, generator=gen), torch.randint(4, (16,), generator=gen)
+
+    def segmentation(gen: torch.Generator) -> Inputs:
+        x = torch.randn(2, 4, 8, 8, generator=gen)
+        return x, torch.randint(4, (2, 8, 8), generator=gen)
+
+    def sigmoid_segmentation(gen: torch.Generator) -> Inputs:
+        x = torch.randn(2, 3, 8, 8, generator=gen)
+        return x, (torch.rand(2, 3, 8, 8, generator=gen) < 0.3).float()
+
+    ce, bce_logits, mse = F.cross_entropy, F.binary_cross_entropy_with_logits, F.mse_loss
+    entries = [
+        CensusEntry("cross_entropy", classes, D.cross_entropy, ce, "F.cross_entropy"),
+        CensusEntry("nll_loss", log_probs, D.nll_loss, F.nll_loss, "F.nll_loss"),
+        CensusEntry("focal_loss", classes, D.focal_loss, ce, "F.cross_entropy"),
+        CensusEntry("poly1_cross_entropy", classes, D.poly1_cross_entropy, ce, "F.cross_entropy"),
+        CensusEntry(
+            "multiclass_hinge_loss",
+            classes,
+            D.multiclass_hinge_loss,
+            F.multi_margin_loss,
+            "F.multi_margin_loss",
+        ),
+        CensusEntry(
+            "binary_cross_entropy",
+            probs,
+            D.binary_cross_entropy,
+            F.binary_cross_entropy,
+            "F.binary_cross_entropy",
+        ),
+        CensusEntry(
+            "binary_cross_entropy_with_logits",
+            multilabel,
+            D.binary_cross_entropy_with_logits,
+            bce_logits,
+            "F.binary_cross_entropy_with_logits",
+        ),
+        CensusEntry(
+            "sigmoid_focal_loss",
+            multilabel,
+            D.sigmoid_focal_loss,
+            bce_logits,
+            "F.binary_cross_entropy_with_logits",
+        ),
+        CensusEntry("hinge_loss", signed, D.hinge_loss, hinge_as_torch, "clamp_min(1 - t s, 0)"),
+        CensusEntry(
+            "kl_div",
+            distributions,
+            D.kl_div,
+            lambda q, p: F.kl_div(q, p, reduction="batchmean"),
+            "F.kl_div",
+        ),
+        CensusEntry(
+            "distillation_loss",
+            two,
+            lambda s, t: D.distillation_loss(s, t, temperature=4.0),
+            lambda s, t: distillation_kl_div_recipe(s, t, 4.0),
+            "F.kl_div recipe",
+        ),
+        CensusEntry("mse_loss", regression, D.mse_loss, mse, "F.mse_loss"),
+        CensusEntry("l1_loss", regression, D.l1_loss, F.l1_loss, "F.l1_loss"),
+        CensusEntry("huber_loss", regression, D.huber_loss, F.huber_loss, "F.huber_loss"),
+        CensusEntry(
+            "smooth_l1_loss", regression, D.smooth_l1_loss, F.smooth_l1_loss, "F.smooth_l1_loss"
+        ),
+        CensusEntry("log_cosh_loss", regression, D.log_cosh_loss, mse, "F.mse_loss"),
+        CensusEntry("quantile_loss", regression, D.quantile_loss, mse, "F.mse_loss"),
+        CensusEntry(
+            "cosine_embedding_loss",
+            signed_pairs,
+            D.cosine_embedding_loss,
+            F.cosine_embedding_loss,
+            "F.cosine_embedding_loss",
+        ),
+        CensusEntry(
+            "contrastive_loss",
+            pairs,
+            D.contrastive_loss,
+            contrastive_as_torch,
+            "pairwise_distance formula",
+        ),
+        CensusEntry(
+            "triplet_margin_loss",
+            triplets,
+            D.triplet_margin_loss,
+            F.triplet_margin_loss,
+            "F.triplet_margin_loss",
+        ),
+        CensusEntry(
+            "nt_xent_loss",
+            views,
+            D.nt_xent_loss,
+            lambda z1, z2: nt_xent_as_cross_entropy(z1, z2, 0.5),
+            "cross-entropy formulation",
+        ),
+        CensusEntry(
+            "supervised_contrastive_loss",
+            labelled,
+            D.supervised_contrastive_loss,
+            lambda e, y: supcon_as_log_softmax(e, y, 0.1),
+            "masked log-softmax formulation",
+        ),
+    ]
+    for name in ("dice_loss", "jaccard_loss", "tversky_loss"):
+        entries.append(
+            CensusEntry(name, segmentation, getattr(D, name), ce, "F.cross_entropy", overlap=True)
+        )
+    for name in ("sigmoid_dice_loss", "sigmoid_jaccard_loss", "sigmoid_tversky_loss"):
+        entries.append(
+            CensusEntry(
+                name,
+                sigmoid_segmentation,
+                getattr(D, name),
+                bce_logits,
+                "F.binary_cross_entropy_with_logits",
+                overlap=True,
+            )
+        )
+    missing = sorted(set(D.__all__) - {e.name for e in entries})
+    if missing:
+        raise SystemExit(f"the census has no entry for {missing}")
+    return entries
+
+
+@dataclass
+class CensusRow:
+    name: str
+    ours: int
+    torch: int
+    torch_name: str
+    overlap: bool
+    contended: list[str]
+
+
+def census() -> list[CensusRow]:
+    """Every public loss's ATen operations per forward+backward, as CUDA tensors run it (value
+    checks off), on small CPU tensors: the counts do not depend on the sizes or the machine."""
+    rows = []
+    for entry in _census_entries():
+        inputs = entry.make(torch.Generator().manual_seed(0))
+        first = inputs[0].requires_grad_(True)
+        with _as_on_an_accelerator():
+            mine = count_ops(entry.ours, inputs, [first])
+        theirs = count_ops(entry.torch_fn, inputs, [first]) if entry.torch_fn else None
+        rows.append(
+            CensusRow(
+                entry.name,
+                len(mine.ops),
+                len(theirs.ops) if theirs else 0,
+                entry.torch_name,
+                entry.overlap,
+                mine.contended,
+            )
+        )
+    return rows
+
+
+def census_summary(rows: list[CensusRow]) -> list[str]:
+    """The summary lines: the operation ratio and the losses with contended atomic adds."""
+    lines = []
+    for overlap, what in ((False, "the losses torch also has"), (True, "the overlap losses")):
+        chosen = [r for r in rows if r.overlap == overlap]
+        ours, theirs = sum(r.ours for r in chosen), sum(r.torch for r in chosen)
+        reference = "torch" if not overlap else "torch's cross-entropy / BCE with logits"
+        lines.append(
+            f"ATen ops per forward+backward, summed over {what} ({len(chosen)}): "
+            f"ours {ours}, {reference} {theirs} ({ours / max(theirs, 1):.2f}×)"
+        )
+    ours, theirs = sum(r.ours for r in rows), sum(r.torch for r in rows)
+    lines.append(
+        f"ATen ops per forward+backward, summed over all {len(rows)} losses: ours {ours}, "
+        f"torch's versions {theirs} ({ours / max(theirs, 1):.2f}×)"
+    )
+    contended = [f"{r.name} ({'; '.join(sorted(set(r.contended)))})" for r in rows if r.contended]
+    lines.append(
+        "Losses with contended atomic adds: " + (", ".join(contended) if contended else "none")
+    )
+    return lines
+
+
 # ---------------------------------------------------------------------------------------------
 # Measuring
 # ---------------------------------------------------------------------------------------------
 
 
 def _prepare(case: Case, device: torch.device) -> Inputs:
-    inputs = case.make(torch.Generator().manual_seed(0))
-    return tuple(
-        t.to(device).requires_grad_(i in case.differentiable) for i, t in enumerate(inputs)
-    )
+    inputs = case.make(torch.Generator(device=device).manual_seed(0))
+    return tuple(t.requires_grad_(i in case.differentiable) for i, t in enumerate(inputs))
 
 
 def _callables(fn: LossFn, inputs: Inputs, leaves: Sequence[Tensor]) -> tuple[Any, Any]:
@@ -382,13 +1083,36 @@ def _callables(fn: LossFn, inputs: Inputs, leaves: Sequence[Tensor]) -> tuple[An
 
 
 def _median_time(stmt: Callable[[], object], min_run_time: float, device: torch.device) -> float:
-    def run() -> None:
-        stmt()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    timer = benchmark.Timer(stmt="run()", globals={"run": run}, num_threads=torch.get_num_threads())
+    if device.type == "cuda":
+        return _cuda_time(stmt, min_run_time)
+    timer = benchmark.Timer(
+        stmt="run()", globals={"run": stmt}, num_threads=torch.get_num_threads()
+    )
     return float(timer.blocked_autorange(min_run_time=min_run_time).median)
+
+
+def _cuda_time(stmt: Callable[[], object], min_run_time: float, batches: int = 5) -> float:
+    """Seconds per call: CUDA events around batches of calls, the median over the batches.
+
+    One call, synchronised, sizes the batches so that all of them take about `min_run_time`.
+    """
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    stmt()
+    end.record()
+    end.synchronize()
+    once = max(start.elapsed_time(end) / 1e3, 1e-6)
+    calls = max(1, min(200, round(min_run_time / batches / once)))
+    per_call = []
+    for _ in range(batches):
+        start.record()
+        for _ in range(calls):
+            stmt()
+        end.record()
+        end.synchronize()
+        per_call.append(start.elapsed_time(end) / 1e3 / calls)
+    return statistics.median(per_call)
 
 
 def _profiler_peak(stmt: Callable[[], object]) -> float:
@@ -444,6 +1168,8 @@ class Row:
     forward_backward_ratio: float | None = None
     memory_mib: float | None = None
     memory_ratio: float | None = None
+    aten_ops: int | None = None
+    contended: list[str] = field(default_factory=list)
     error: str | None = None
 
 
@@ -471,6 +1197,12 @@ def measure_case(
             row.error = f"{type(error).__name__}: {str(error).splitlines()[0][:120]}"
             continue
         runnable.append((impl, forward, forward_backward))
+        if not impl.compile:
+            try:
+                counted = count_ops(fn, inputs, leaves)
+                row.aten_ops, row.contended = len(counted.ops), counted.contended
+            except Exception as error:  # counting is a bonus: never fatal
+                print(f"  could not count {impl.name}'s operations: {error!r:.120}", flush=True)
 
     times: dict[str, dict[str, list[float]]] = {
         impl.name: {"f": [], "fb": []} for impl, _, _ in runnable
@@ -509,11 +1241,7 @@ def measure_case(
 # ---------------------------------------------------------------------------------------------
 
 
-def environment(device: torch.device) -> dict[str, str]:
-    import kornia
-    import monai
-    import pytorch_metric_learning
-
+def environment(device: torch.device, libs: Libraries) -> dict[str, str]:
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -527,9 +1255,8 @@ def environment(device: torch.device) -> dict[str, str]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "deeplossdive": deeplossdive.__version__,
-        "kornia": kornia.__version__,
-        "monai": monai.__version__,
-        "pytorch-metric-learning": pytorch_metric_learning.__version__,
+        **{name: libs.version(name) for name, _ in Libraries.NAMES},
+        "CUDA": str(torch.version.cuda) if device.type == "cuda" else "–",
         "os": platform.platform(),
         "load average at start": " ".join(f"{x:.1f}" for x in os.getloadavg()),
         "date": time.strftime("%Y-%m-%d"),
@@ -540,49 +1267,75 @@ def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
     return "–" if value is None or math.isnan(value) else f"{value:{spec}}{suffix}"
 
 
-def markdown(cases: list[Case], rows: list[Row], info: dict[str, str]) -> str:
+def markdown(
+    cases: list[Case],
+    rows: list[Row],
+    info: dict[str, str],
+    counts: list[CensusRow],
+    skipped: dict[str, str],
+) -> str:
     lines = [
         "| case | implementation | forward (ms) | forward + backward (ms) | ratio, forward "
-        "| ratio, forward + backward | peak extra memory (MiB) | memory ratio |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| ratio, forward + backward | peak extra memory (MiB) | memory ratio "
+        "| ATen ops, forward + backward |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for case in cases:
         for row in (r for r in rows if r.case == case.key):
             name = f"**{row.impl}**" if row.kind in ("ours", "compiled") else row.impl
             if row.error:
-                lines.append(f"| {case.title} | {name} | failed: {row.error} | | | | | |")
+                lines.append(f"| {case.title} | {name} | failed: {row.error} | | | | | | |")
                 continue
             lines.append(
                 f"| {case.title} | {name} | {_fmt(row.forward_ms, '.2f')} "
                 f"| {_fmt(row.forward_backward_ms, '.2f')} | {_fmt(row.forward_ratio, '.2f', '×')} "
                 f"| {_fmt(row.forward_backward_ratio, '.2f', '×')} | {_fmt(row.memory_mib, '.1f')} "
-                f"| {_fmt(row.memory_ratio, '.2f', '×')} |"
+                f"| {_fmt(row.memory_ratio, '.2f', '×')} | {row.aten_ops or '–'} |"
             )
     lines.append("")
     lines.append(
         "Ratios are to the first row of each case (the torch built-in or formulation) on the same "
-        "tensors in the same run: the median over rounds of the per-round ratio."
+        "tensors in the same run: the median over rounds of the per-round ratio. ATen ops: the "
+        "operations one forward + backward dispatches on this device with the default settings."
     )
+    if skipped:
+        lines.append("")
+        lines.append(
+            "Not measured here (not importable): "
+            + "; ".join(f"{name} ({why})" for name, why in skipped.items())
+            + "."
+        )
     lines.append("")
     lines.append("| target (forward + backward) | measured | met |")
     lines.append("| --- | ---: | :---: |")
     for case in cases:
         if case.target is None:
             continue
-        mine = next((r for r in rows if r.case == case.key and r.kind == "ours"), None)
-        if mine is None or mine.forward_backward_ratio is None:
-            continue
-        met = mine.forward_backward_ratio <= case.target
-        text = f"{_fmt(mine.forward_backward_ratio, '.2f', '×')}"
-        if case.key.startswith("sigmoid-focal"):
-            tv = next(
-                (r for r in rows if r.case == case.key and r.impl == "torchvision formula"), None
+        for mine in (r for r in rows if r.case == case.key and r.kind == "ours"):
+            if mine.forward_backward_ratio is None:
+                continue
+            met = mine.forward_backward_ratio <= case.target
+            text = f"{_fmt(mine.forward_backward_ratio, '.2f', '×')}"
+            if case.memory_target is not None and mine.memory_ratio is not None:
+                text += f"; memory {mine.memory_ratio:.2f}×"
+                met = met and mine.memory_ratio <= case.memory_target
+            if "torchvision's" in case.target_text:
+                tv = next(
+                    (r for r in rows if r.case == case.key and r.impl.startswith("torchvision")),
+                    None,
+                )
+                if tv is not None and tv.memory_mib and mine.memory_mib is not None:
+                    share = mine.memory_mib / tv.memory_mib
+                    text += f"; memory {share:.2f}× torchvision's"
+                    met = met and share <= 0.5
+            title = (
+                case.title
+                if len([i for i in case.impls if i.kind == "ours"]) == 1
+                else (f"{case.title}, `{mine.impl}`")
             )
-            if tv is not None and tv.memory_mib and mine.memory_mib is not None:
-                share = mine.memory_mib / tv.memory_mib
-                text += f"; memory {share:.2f}× torchvision's"
-                met = met and share <= 0.5
-        lines.append(f"| {case.title}: {case.target_text} | {text} | {'yes' if met else 'no'} |")
+            lines.append(f"| {title}: {case.target_text} | {text} | {'yes' if met else 'no'} |")
+    lines.append("")
+    lines += census_markdown(counts)
     lines.append("")
     lines.append("| machine and versions | |")
     lines.append("| --- | --- |")
@@ -591,8 +1344,32 @@ def markdown(cases: list[Case], rows: list[Row], info: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def census_markdown(counts: list[CensusRow]) -> list[str]:
+    """The census table: every public loss's ATen operations next to torch's version's."""
+    lines = [
+        "ATen operations per forward + backward, as CUDA tensors run them (value checks off), "
+        "counted on small CPU tensors: each is at least one kernel launch on a GPU.",
+        "",
+        "| loss | ours | torch's version | torch | ratio | contended atomic adds |",
+        "| --- | ---: | --- | ---: | ---: | --- |",
+    ]
+    for row in counts:
+        contended = "; ".join(sorted(set(row.contended))) or "none"
+        lines.append(
+            f"| `{row.name}` | {row.ours} | {row.torch_name} | {row.torch} "
+            f"| {row.ours / max(row.torch, 1):.2f}× | {contended} |"
+        )
+    lines.append("")
+    lines += [f"{line}." for line in census_summary(counts)]
+    return lines
+
+
 def plot(cases: list[Case], rows: list[Row], path: Path, title: str) -> None:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        print(f"matplotlib is not importable: no plot at {path}", flush=True)
+        return
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -638,48 +1415,72 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="short timings, no compile, no files")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--suite", choices=("cpu", "cuda"), default=None, help="the case list (default: device's)"
+    )
+    parser.add_argument("--scale", type=float, default=1.0, help="scale the GPU cases' sizes")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--only", default="", help="comma-separated case keys (prefixes)")
     parser.add_argument("--no-write", action="store_true", help="print, write no files")
+    parser.add_argument("--census-only", action="store_true", help="only count ATen operations")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    suite = args.suite or ("cuda" if device.type == "cuda" else "cpu")
+    started = time.perf_counter()
+    counts = census()
+    for line in census_summary(counts):
+        print(line, flush=True)
+    if args.census_only:
+        print("\n".join(census_markdown(counts)))
+        return
     rounds = args.rounds or (1 if args.quick else 3)
-    min_run_time = 0.05 if args.quick else 0.3
-    cases = build_cases()
+    min_run_time = 0.05 if args.quick else (0.3 if device.type == "cpu" else 0.1)
+    libs = Libraries()
+    for name, why in libs.missing.items():
+        print(f"left out: {name} ({why})", flush=True)
+    cases = build_cpu_cases(libs) if suite == "cpu" else build_cuda_cases(libs, args.scale)
     if args.only:
         prefixes = args.only.split(",")
         cases = [c for c in cases if any(c.key.startswith(p) for p in prefixes)]
-    info = environment(device)
-    started = time.perf_counter()
+    info = environment(device, libs)
     rows: list[Row] = []
+    use_compile = not args.quick and device.type == "cpu"
     for case in cases:
         t0 = time.perf_counter()
-        case_rows = measure_case(case, device, rounds, min_run_time, not args.quick)
+        case_rows = measure_case(case, device, rounds, min_run_time, use_compile)
         rows.extend(case_rows)
         for row in case_rows:
             print(
-                f"{case.key:26s} {row.impl:38s} "
-                f"f {_fmt(row.forward_ms, '8.2f')} ms  "
-                f"fb {_fmt(row.forward_backward_ms, '8.2f')} ms  "
+                f"{case.key:30s} {row.impl:38s} "
+                f"f {_fmt(row.forward_ms, '8.3f')} ms  "
+                f"fb {_fmt(row.forward_backward_ms, '8.3f')} ms  "
                 f"{_fmt(row.forward_backward_ratio, '6.2f', 'x')}  "
-                f"mem {_fmt(row.memory_mib, '7.1f')} MiB {row.error or ''}",
+                f"mem {_fmt(row.memory_mib, '8.1f')} MiB  ops {row.aten_ops or '-':>4} "
+                f"{row.error or ''}",
                 flush=True,
             )
         print(f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
     info["load average at end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     info["benchmark wall time"] = f"{time.perf_counter() - started:.0f} s"
-    table = markdown(cases, rows, info)
+    table = markdown(cases, rows, info, counts, libs.missing)
     print(table)
     if args.quick or args.no_write:
         return
     out = ROOT / "docs" / "performance"
     out.mkdir(parents=True, exist_ok=True)
     tag = "cpu" if device.type == "cpu" else "cuda"
-    (out / f"results-{tag}.json").write_text(
-        json.dumps({"environment": info, "rows": [r.__dict__ for r in rows]}, indent=2) + "\n"
-    )
+    results = {
+        "environment": info,
+        "rows": [r.__dict__ for r in rows],
+        "aten_ops": [c.__dict__ for c in counts],
+        "summary": census_summary(counts),
+        "left_out": libs.missing,
+    }
+    (out / f"results-{tag}.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(cases, rows, out / f"{tag}.svg", f"{info['device']}, {info['threads']} threads")
     write_page(ROOT / "docs" / "performance.md", f"results-{tag}", table)
 

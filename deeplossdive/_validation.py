@@ -1,42 +1,65 @@
 """The one place that validates inputs.
 
 Every message reads `"<function>: <argument> must …, got …"`. Shape and dtype checks are always on
-and cost nothing on the device. Checks of tensor *values* (a label outside its range) need a
-device-to-host sync, so they sit behind one switch,
-[`set_value_checks`][deeplossdive.set_value_checks], and are skipped while `torch.compile`
-traces (a data-dependent branch would break the graph).
+and cost nothing on the device. Checks of tensor *values* (a label outside its range) read the data
+on the host, which makes the host wait for the device (a sync), so one switch,
+[`set_value_checks`][deeplossdive.set_value_checks], decides where they run: by default
+(`"auto"`) on CPU tensors only, where reading the data costs no sync; `True` on every device;
+`False` nowhere. They are skipped while `torch.compile` traces (a data-dependent branch would
+break the graph).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Literal, NamedTuple, TypeVar
 
 import torch
 from torch import Tensor
 
 T = TypeVar("T")
 
-_value_checks_enabled = True
+ValueChecks = bool | Literal["auto"]
+"""The setting of the value checks: `"auto"` (CPU tensors only, the default), `True`, `False`."""
+
+_value_checks: ValueChecks = "auto"
+# The device types whose tensors are value-checked in "auto" mode. Tests empty it to run CPU tensors
+# the way CUDA tensors run by default (`_as_on_an_accelerator`).
+_auto_device_types: frozenset[str] = frozenset({"cpu"})
 
 
-def set_value_checks(enabled: bool) -> None:
-    """Turn the checks of tensor values (label ranges, target domains) on or off, globally.
+def set_value_checks(enabled: ValueChecks) -> None:
+    """Choose where the checks of tensor values (label ranges, target domains) run, globally.
 
-    They are on by default. Each costs one pass over the target and one device-to-host sync;
-    turn them off in a tuned training loop once the data pipeline is trusted. Shape, dtype and
-    hyperparameter checks stay on regardless, and value checks are always skipped inside
-    `torch.compile`.
+    - `"auto"`, the default: on CPU tensors, off on every other device. On the CPU a check reads
+      the data where it lies; on a GPU it would copy its verdict back to the host and make the
+      host wait for the device at every call, stalling the training step's pipeline.
+    - `True`: on every device. On a GPU each check then synchronises the host with the device:
+      for debugging a data pipeline, not for a tuned training loop.
+    - `False`: off everywhere, the CPU included.
+
+    Each check costs one pass over the checked tensor. Shape, dtype and hyperparameter checks stay
+    on regardless, and value checks are always skipped inside `torch.compile`.
     """
-    global _value_checks_enabled
-    _value_checks_enabled = bool(enabled)
+    if isinstance(enabled, str):
+        if enabled != "auto":
+            raise ValueError(
+                f"set_value_checks: enabled must be True, False or 'auto', got {enabled!r}"
+            )
+        setting: ValueChecks = "auto"
+    else:
+        setting = bool(enabled)
+    global _value_checks
+    _value_checks = setting
 
 
 @contextmanager
-def value_checks(enabled: bool) -> Iterator[None]:
-    """Context manager form of [`set_value_checks`][deeplossdive.set_value_checks]."""
-    previous = _value_checks_enabled
+def value_checks(enabled: ValueChecks) -> Iterator[None]:
+    """Context manager form of [`set_value_checks`][deeplossdive.set_value_checks]: `True`,
+    `False` or `"auto"` inside the `with` block, the previous setting after it."""
+    previous = _value_checks
     set_value_checks(enabled)
     try:
         yield
@@ -44,9 +67,30 @@ def value_checks(enabled: bool) -> Iterator[None]:
         set_value_checks(previous)
 
 
-def value_checks_active() -> bool:
-    """Whether value checks run here: enabled, and not while `torch.compile` traces."""
-    return _value_checks_enabled and not torch.compiler.is_compiling()
+def value_checks_active(tensor: Tensor) -> bool:
+    """Whether value checks run on `tensor` here: per the setting and its device, and never while
+    `torch.compile` traces."""
+    if torch.compiler.is_compiling():
+        return False
+    if _value_checks == "auto":
+        return tensor.device.type in _auto_device_types
+    return _value_checks
+
+
+@contextmanager
+def _as_on_an_accelerator() -> Iterator[None]:
+    """For tests: in `"auto"` mode, check no tensor's values, the CPU's included, as for CUDA.
+
+    A test can then run a loss on CPU tensors exactly as it runs on a GPU by default, and prove
+    that it never synchronises (`tests/test_no_sync.py`).
+    """
+    global _auto_device_types
+    previous = _auto_device_types
+    _auto_device_types = frozenset()
+    try:
+        yield
+    finally:
+        _auto_device_types = previous
 
 
 def _shape(t: Tensor) -> tuple[int, ...]:
@@ -120,22 +164,6 @@ def check_class_weight(function: str, name: str, weight: Tensor, num_classes: in
         )
 
 
-def check_non_negative(function: str, name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{function}: {name} must be a real number, got {type(value).__name__}")
-    if not value >= 0:  # also rejects NaN
-        raise ValueError(f"{function}: {name} must be >= 0, got {value}")
-    return float(value)
-
-
-def check_unit_interval(function: str, name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{function}: {name} must be a real number, got {type(value).__name__}")
-    if not 0 <= value <= 1:
-        raise ValueError(f"{function}: {name} must be in [0, 1], got {value}")
-    return float(value)
-
-
 def check_class_indices(
     function: str, target: Tensor, num_classes: int, ignore_index: int | None
 ) -> bool:
@@ -147,7 +175,7 @@ def check_class_indices(
     a caller may skip its masks of ignored and out-of-range labels; False when value checks are
     off, some label is ignored, or `ignore_index` is itself a class in [0, C).
     """
-    if not value_checks_active():
+    if not value_checks_active(target):
         return False
     if target.numel() == 0:
         return True
@@ -173,7 +201,7 @@ def check_in_unit_interval(function: str, name: str, tensor: Tensor) -> None:
     both bounds and fails); only a failing tensor takes the slow path that finds the first
     offending value for the message.
     """
-    if not value_checks_active() or tensor.numel() == 0:
+    if not value_checks_active(tensor) or tensor.numel() == 0:
         return
     tensor = tensor.detach()
     low, high = torch.aminmax(tensor)
@@ -198,7 +226,7 @@ def check_signed_labels(function: str, name: str, value: object) -> Tensor:
 
 def check_plus_minus_one(function: str, name: str, tensor: Tensor) -> None:
     """Value check: every element is -1 or +1."""
-    if not value_checks_active() or tensor.numel() == 0:
+    if not value_checks_active(tensor) or tensor.numel() == 0:
         return
     bad = (tensor != 1) & (tensor != -1)
     if bool(bad.any()):
@@ -206,18 +234,9 @@ def check_plus_minus_one(function: str, name: str, tensor: Tensor) -> None:
         raise ValueError(f"{function}: {name} must hold labels -1 or +1, got {value}")
 
 
-def check_positive_finite(function: str, name: str, value: float) -> float:
-    """A hyperparameter that must be a finite real number > 0 (a temperature, a scale)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{function}: {name} must be a real number, got {type(value).__name__}")
-    if not 0 < value < float("inf"):  # also rejects NaN
-        raise ValueError(f"{function}: {name} must be a finite number > 0, got {value}")
-    return float(value)
-
-
 def check_probability_values(function: str, name: str, tensor: Tensor) -> None:
     """Value check: every element is finite and >= 0 (a probability, not necessarily normalised)."""
-    if not value_checks_active() or tensor.numel() == 0:
+    if not value_checks_active(tensor) or tensor.numel() == 0:
         return
     bad = ~((tensor >= 0) & torch.isfinite(tensor))
     if bool(bad.any()):
@@ -227,7 +246,7 @@ def check_probability_values(function: str, name: str, tensor: Tensor) -> None:
 
 def check_log_probability_values(function: str, name: str, tensor: Tensor) -> None:
     """Value check: every element is the log of a finite value >= 0: below +inf, not NaN."""
-    if not value_checks_active() or tensor.numel() == 0:
+    if not value_checks_active(tensor) or tensor.numel() == 0:
         return
     bad = ~(tensor < float("inf"))
     if bool(bad.any()):
@@ -305,7 +324,7 @@ def check_probability_rows(function: str, name: str, tensor: Tensor, dim: int = 
     The sums may be off by 0.01: a distribution rounded to bfloat16 (and then perhaps cast back to
     float32) is off by up to 2^-9; a multi-hot or unnormalised row is off by far more.
     """
-    if not value_checks_active() or tensor.numel() == 0:
+    if not value_checks_active(tensor) or tensor.numel() == 0:
         return
     check_in_unit_interval(function, name, tensor)
     wide = torch.float64 if tensor.dtype == torch.float64 else torch.float32
@@ -322,7 +341,7 @@ def check_probability_rows(function: str, name: str, tensor: Tensor, dim: int = 
 
 def check_non_positive_log_probabilities(function: str, name: str, tensor: Tensor) -> None:
     """Value check: no element is > 0, as no log-probability is (NaN and -inf pass)."""
-    if not value_checks_active() or tensor.numel() == 0:
+    if not value_checks_active(tensor) or tensor.numel() == 0:
         return
     bad = tensor > 0
     if bool(bad.any()):
@@ -331,33 +350,6 @@ def check_non_positive_log_probabilities(function: str, name: str, tensor: Tenso
             f"{function}: {name} must hold log-probabilities (values <= 0), got {value}; "
             f"pass log_softmax(logits), not softmax(logits) or raw logits"
         )
-
-
-def check_at_least(function: str, name: str, value: float, lower: float) -> float:
-    """A real hyperparameter >= `lower`."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{function}: {name} must be a real number, got {type(value).__name__}")
-    if not value >= lower:  # also rejects NaN
-        raise ValueError(f"{function}: {name} must be >= {lower}, got {value}")
-    return float(value)
-
-
-def check_open_unit_interval(function: str, name: str, value: float) -> float:
-    """A real hyperparameter strictly between 0 and 1 (a quantile level)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{function}: {name} must be a real number, got {type(value).__name__}")
-    if not 0 < value < 1:  # also rejects NaN
-        raise ValueError(f"{function}: {name} must be in (0, 1), got {value}")
-    return float(value)
-
-
-def check_non_negative_finite(function: str, name: str, value: float) -> float:
-    """A real hyperparameter >= 0 that is finite (a transition point such as smooth-L1's beta)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{function}: {name} must be a real number, got {type(value).__name__}")
-    if not 0 <= value < float("inf"):  # also rejects NaN
-        raise ValueError(f"{function}: {name} must be a finite number >= 0, got {value}")
-    return float(value)
 
 
 def check_ndim(function: str, name: str, tensor: Tensor, ndim: int, layout: str) -> None:
@@ -400,7 +392,7 @@ def check_zero_one_labels_dtype(function: str, name: str, value: object) -> Tens
 
 def check_zero_one_labels(function: str, name: str, tensor: Tensor) -> None:
     """Value check: every element is 0 or 1."""
-    if not value_checks_active() or tensor.numel() == 0:
+    if not value_checks_active(tensor) or tensor.numel() == 0:
         return
     tensor = tensor.detach()
     bad = (tensor != 0) & (tensor != 1)
@@ -409,12 +401,43 @@ def check_zero_one_labels(function: str, name: str, tensor: Tensor) -> None:
         raise ValueError(f"{function}: {name} must hold labels 0 or 1, got {value}")
 
 
-def check_in_interval(function: str, name: str, value: float, low: float, high: float) -> float:
-    """A real hyperparameter in the closed interval [low, high]."""
+class Interval(NamedTuple):
+    """The real values a hyperparameter may take, from `low` to `high`.
+
+    Each end is closed unless `low_open` / `high_open`; an infinite end that is closed admits
+    infinity. NaN is never in an interval.
+    """
+
+    low: float
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+
+    def describe(self) -> str:
+        """What a message says: ">= 0", "a finite number > 0", "in [0, 1]", "in (0, 1)", ..."""
+        above = f"{'>' if self.low_open else '>='} {self.low}"
+        if self.high == math.inf:
+            return f"a finite number {above}" if self.high_open else above
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"in {left}{self.low}, {self.high}{right}"
+
+
+NON_NEGATIVE = Interval(0)
+NON_NEGATIVE_FINITE = Interval(0, high_open=True)
+POSITIVE_FINITE = Interval(0, low_open=True, high_open=True)
+UNIT = Interval(0, 1)
+OPEN_UNIT = Interval(0, 1, low_open=True, high_open=True)
+
+
+def check_interval(function: str, name: str, value: float, interval: Interval) -> float:
+    """A real hyperparameter (not a bool) in `interval`; returns it as a float."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise TypeError(f"{function}: {name} must be a real number, got {type(value).__name__}")
-    if not low <= value <= high:  # also rejects NaN
-        raise ValueError(f"{function}: {name} must be in [{low}, {high}], got {value}")
+    low, high, low_open, high_open = interval
+    above = value > low if low_open else value >= low
+    below = value < high if high_open else value <= high
+    if not (above and below):  # also rejects NaN
+        raise ValueError(f"{function}: {name} must be {interval.describe()}, got {value}")
     return float(value)
 
 
@@ -429,7 +452,7 @@ def check_distributed_reduction(function: str, reduction: str, distributed: bool
 
 def check_padded_class_indices(function: str, name: str, target: Tensor, num_classes: int) -> None:
     """Value check: every element is a class index in [0, C) or -1 (the padding after a list)."""
-    if not value_checks_active() or target.numel() == 0:
+    if not value_checks_active(target) or target.numel() == 0:
         return
     target = target.detach()
     bad = (target < -1) | (target >= num_classes)
@@ -443,7 +466,7 @@ def check_padded_class_indices(function: str, name: str, target: Tensor, num_cla
 
 def check_boxes(function: str, name: str, boxes: Tensor) -> None:
     """Value check: boxes (..., 4) as (x1, y1, x2, y2), finite, with x1 <= x2 and y1 <= y2."""
-    if not value_checks_active() or boxes.numel() == 0:
+    if not value_checks_active(boxes) or boxes.numel() == 0:
         return
     boxes = boxes.detach()
     x1, y1, x2, y2 = boxes.unbind(dim=-1)

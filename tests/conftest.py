@@ -20,7 +20,7 @@ import pytest
 import torch
 from hypothesis import settings
 
-from tests.harness import LossSpec
+from tests.harness import DEVICES, LossSpec
 
 settings.register_profile("ci", derandomize=True, database=None, deadline=None, max_examples=50)
 settings.register_profile("explore", derandomize=False, deadline=None, max_examples=1000)
@@ -63,6 +63,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "ignored" in names:
         ignored = [False, True] if spec.ignore is not None else [False]
         metafunc.parametrize("ignored", ignored, ids=["all", "ignored"][: len(ignored)])
+    if "device" in names:
+        no_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+        devices = [pytest.param(d, marks=no_gpu if d == "cuda" else ()) for d in DEVICES]
+        metafunc.parametrize("device", devices)
     if "error_case" in names:
         metafunc.parametrize("error_case", spec.errors, ids=[e.id for e in spec.errors])
 

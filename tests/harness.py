@@ -1,12 +1,18 @@
 """The shared loss tester: a loss joins the suite by declaring a `LossSpec`.
 
 A test module declares `class TestSomeLoss(LossContract): spec = SOME_SPEC` and inherits every
-check below; `tests/conftest.py` parametrizes them from the spec (shapes, options, error cases).
+check below; `tests/conftest.py` parametrizes them from the spec (shapes, options, error cases)
+and over the devices: every check that computes runs on the CPU, and on CUDA when a GPU is there
+(skipped otherwise). The spec's hooks build and transform inputs on the CPU; the harness moves
+them to the device under test, and the oracles (CPU, formula-literal) get the CPU inputs, their
+answer compared with the device's moved back.
 """
 
 from __future__ import annotations
 
+import io
 import itertools
+import pickle
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +25,7 @@ from hypothesis import strategies as st
 from torch import Tensor, nn
 
 REDUCTIONS = ("none", "mean", "sum")
+DEVICES = ("cpu", "cuda")
 Inputs = tuple[Tensor, ...]
 Options = dict[str, Any]
 
@@ -78,6 +85,14 @@ def _inputs(spec: LossSpec, shape: tuple[int, ...], dtype: torch.dtype, seed: in
     return spec.make_inputs(shape, dtype, torch.Generator().manual_seed(seed))
 
 
+def _on(device: str, inputs: Inputs) -> Inputs:
+    return tuple(t.to(device) for t in inputs)
+
+
+def _options_on(device: str, options: Options) -> Options:
+    return {k: v.to(device) if isinstance(v, Tensor) else v for k, v in options.items()}
+
+
 def _with_grad(inputs: Inputs) -> Inputs:
     return (inputs[0].detach().clone().requires_grad_(True), *inputs[1:])
 
@@ -112,6 +127,7 @@ class LossContract:
         dtype: torch.dtype,
         weighted: bool,
         ignored: bool,
+        device: str,
     ) -> None:
         spec = self.spec
         inputs = _inputs(spec, shape, dtype)
@@ -121,25 +137,55 @@ class LossContract:
             keep[1] = False
             inputs, _ = spec.ignore(inputs, keep)
         kwargs = {**options, **_weights(spec, inputs, weighted), "reduction": reduction}
-        actual = spec.function(*inputs, **kwargs)
+        actual = spec.function(*_on(device, inputs), **_options_on(device, kwargs))
         expected = spec.oracle(*inputs, **kwargs)
         assert actual.dtype == dtype
-        torch.testing.assert_close(actual, expected.to(dtype))
+        assert actual.device.type == device
+        torch.testing.assert_close(actual.cpu(), expected.to(dtype))
 
-    def test_module_equals_function(self, options: Options, reduction: str, weighted: bool) -> None:
+    def test_module_equals_function(
+        self, options: Options, reduction: str, weighted: bool, device: str
+    ) -> None:
+        """The module built on the CPU and moved with `.to(device)` (its tensors are buffers)."""
         spec = self.spec
         inputs = _inputs(spec, spec.shapes[0], torch.float32)
         kwargs = {**options, **_weights(spec, inputs, weighted), "reduction": reduction}
-        module = spec.module(**kwargs)
+        module = spec.module(**kwargs).to(device)
+        inputs = _on(device, inputs)
         torch.testing.assert_close(
-            module(*inputs), spec.function(*inputs, **kwargs), rtol=0, atol=0
+            module(*inputs), spec.function(*inputs, **_options_on(device, kwargs)), rtol=0, atol=0
         )
 
-    @pytest.mark.parametrize("reduction", ["none", "mean"])
-    def test_gradcheck_float64(self, options: Options, reduction: str) -> None:
+    def test_module_pickles_and_round_trips_state_dict(self, options: Options, device: str) -> None:
+        """A module pickles, and its state (its tensors, as buffers) loads into a fresh one."""
         spec = self.spec
-        inputs = _with_grad(_inputs(spec, spec.shapes[0], torch.float64))
+        inputs = _inputs(spec, spec.shapes[0], torch.float32)
         kwargs = {**options, **_weights(spec, inputs, spec.weights is not None)}
+        module = spec.module(**kwargs).to(device)
+        inputs = _on(device, inputs)
+        expected = module(*inputs)
+        tensors = {name for name, value in kwargs.items() if isinstance(value, Tensor)}
+        assert {name for name, _ in module.named_buffers()} == tensors
+        assert all(buffer.device.type == device for buffer in module.buffers())
+        buffer = io.BytesIO()
+        torch.save(module.state_dict(), buffer)
+        buffer.seek(0)
+        blank = {name: torch.zeros_like(kwargs[name]) for name in tensors}
+        fresh = spec.module(**{**kwargs, **blank}).to(device)
+        fresh.load_state_dict(torch.load(buffer, weights_only=True))
+        torch.testing.assert_close(fresh(*inputs), expected, rtol=0, atol=0)
+        unpickled = pickle.loads(pickle.dumps(module))
+        assert repr(unpickled) == repr(module)
+        torch.testing.assert_close(unpickled(*inputs), expected, rtol=0, atol=0)
+
+    @pytest.mark.parametrize("reduction", ["none", "mean"])
+    def test_gradcheck_float64(self, options: Options, reduction: str, device: str) -> None:
+        spec = self.spec
+        cpu_inputs = _inputs(spec, spec.shapes[0], torch.float64)
+        kwargs = _options_on(
+            device, {**options, **_weights(spec, cpu_inputs, spec.weights is not None)}
+        )
+        inputs = _with_grad(_on(device, cpu_inputs))
 
         def loss_of_first(first: Tensor) -> Tensor:
             return spec.function(first, *inputs[1:], reduction=reduction, **kwargs)
@@ -147,10 +193,10 @@ class LossContract:
         assert torch.autograd.gradcheck(loss_of_first, (inputs[0],))
 
     def test_finite_at_saturated_inputs(
-        self, shape: tuple[int, ...], options: Options, reduction: str
+        self, shape: tuple[int, ...], options: Options, reduction: str, device: str
     ) -> None:
         spec = self.spec
-        inputs = spec.saturate(_inputs(spec, shape, torch.float32))
+        inputs = _on(device, spec.saturate(_inputs(spec, shape, torch.float32)))
         assert inputs[0].abs().max() == 100
         value, grad = _value_and_grad(spec.function, inputs, **options, reduction=reduction)
         assert torch.isfinite(value).all(), value
@@ -158,12 +204,15 @@ class LossContract:
 
     @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
     @pytest.mark.parametrize("saturated", [False, True], ids=["moderate", "saturated"])
-    def test_low_precision(self, options: Options, dtype: torch.dtype, saturated: bool) -> None:
+    def test_low_precision(
+        self, options: Options, dtype: torch.dtype, saturated: bool, device: str
+    ) -> None:
         spec = self.spec
         rtol, atol = spec.low_precision_tol[dtype]
         inputs = _inputs(spec, spec.shapes[-1], torch.float64)
         if saturated:
             inputs = spec.saturate(inputs)
+        inputs = _on(device, inputs)
         low = tuple(t.to(dtype) if t.is_floating_point() else t for t in inputs)
         same_values = tuple(t.double() if t.is_floating_point() else t for t in low)
         value, grad = _value_and_grad(spec.function, low, **options, reduction="mean")
@@ -177,10 +226,12 @@ class LossContract:
         torch.testing.assert_close(value.double(), expected, rtol=rtol, atol=atol)
         torch.testing.assert_close(grad.double(), expected_grad, rtol=rtol, atol=atol)
 
-    def test_compile_fullgraph(self) -> None:
+    def test_compile_fullgraph(self, device: str) -> None:
         spec = self.spec
-        inputs = _inputs(spec, spec.shapes[-1], torch.float32)
-        kwargs = {**spec.options[0], **_weights(spec, inputs, spec.weights is not None)}
+        cpu_inputs = _inputs(spec, spec.shapes[-1], torch.float32)
+        weights = _weights(spec, cpu_inputs, spec.weights is not None)
+        kwargs = _options_on(device, {**spec.options[0], **weights})
+        inputs = _on(device, cpu_inputs)
         torch._dynamo.reset()
         compiled = torch.compile(spec.function, fullgraph=True)
         value, grad = _value_and_grad(compiled, inputs, **kwargs)
@@ -204,7 +255,7 @@ class LossContract:
         with pytest.raises(ValueError, match=f"^{module_name}: reduction must be one of"):
             spec.module(reduction="avg")
 
-    def test_invariants(self) -> None:
+    def test_invariants(self, device: str) -> None:
         """Non-negative; minimal at a perfect prediction; `sum` is `mean` × the counted entries.
 
         The count is every entry of the unreduced loss, or what `spec.counted` says for a loss
@@ -220,6 +271,8 @@ class LossContract:
             shape = (n, *spec.shapes[0][1:])
             inputs = _inputs(spec, shape, torch.float64, seed)
             inputs = (inputs[0] * scale, *inputs[1:])
+            best_inputs = None if perfect is None else _on(device, perfect(inputs))
+            inputs = _on(device, inputs)
             for options in spec.options:
                 unreduced = spec.function(*inputs, **options, reduction="none")
                 mean = spec.function(*inputs, **options, reduction="mean")
@@ -230,14 +283,14 @@ class LossContract:
                 torch.testing.assert_close(total, mean * counted)
                 if spec.non_negative:
                     assert (unreduced >= 0).all()
-                if perfect is not None:
-                    best = spec.function(*perfect(inputs), **options, reduction="none")
+                if best_inputs is not None:
+                    best = spec.function(*best_inputs, **options, reduction="none")
                     assert (best <= unreduced + 1e-12).all()
                     assert best.max() < 1e-6
 
         check()
 
-    def test_smallest_at_a_soft_target(self) -> None:
+    def test_smallest_at_a_soft_target(self, device: str) -> None:
         """For a soft target, the loss is smallest where the prediction equals the target.
 
         Compared, entry by entry of the unreduced loss, with predictions nearby (small and large
@@ -252,14 +305,14 @@ class LossContract:
         @settings(deadline=None)
         def check(seed: int, n: int, scale: float) -> None:
             shape = (n, *spec.shapes[0][1:])
-            best_inputs = soft_perfect(_inputs(spec, shape, torch.float64, seed))
+            best_inputs = _on(device, soft_perfect(_inputs(spec, shape, torch.float64, seed)))
             best_first, others = best_inputs[0], best_inputs[1:]
             target = others[0]
             assert ((target > 0) & (target < 1)).any(), "the soft target is not soft"
             noise = torch.randn(
                 best_first.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
-            )
-            unrelated = _inputs(spec, shape, torch.float64, seed + 1)[0]
+            ).to(device)
+            unrelated = _inputs(spec, shape, torch.float64, seed + 1)[0].to(device)
             for options in spec.options:
                 best = spec.function(best_first, *others, **options, reduction="none")
                 for candidate in (best_first + scale * noise, best_first + 1e-3 * noise, unrelated):
@@ -268,7 +321,7 @@ class LossContract:
 
         check()
 
-    def test_ignore_index_may_be_a_class(self) -> None:
+    def test_ignore_index_may_be_a_class(self, device: str) -> None:
         """`ignore_index=1`, one of the classes: its labels are ignored, as in the oracle.
 
         A fast path that skips the masks once every label is known to be in [0, C) must not
@@ -282,10 +335,10 @@ class LossContract:
         for options, reduction in itertools.product(spec.options, ("none", "mean")):
             kwargs = {**options, "ignore_index": 1, "reduction": reduction}
             torch.testing.assert_close(
-                spec.function(*inputs, **kwargs), spec.oracle(*inputs, **kwargs)
+                spec.function(*_on(device, inputs), **kwargs).cpu(), spec.oracle(*inputs, **kwargs)
             )
 
-    def test_ignoring_equals_removing(self) -> None:
+    def test_ignoring_equals_removing(self, device: str) -> None:
         spec = self.spec
         ignore = spec.ignore
         if ignore is None:
@@ -297,7 +350,8 @@ class LossContract:
             shape = (len(keep), *spec.shapes[-1][1:])
             inputs = _inputs(spec, shape, torch.float64, seed)
             ignored, removed = ignore(inputs, torch.tensor(keep))
-            weights = _weights(spec, inputs, spec.weights is not None)
+            ignored, removed = _on(device, ignored), _on(device, removed)
+            weights = _options_on(device, _weights(spec, inputs, spec.weights is not None))
             for options in spec.options:
                 for reduction in ("mean", "sum"):
                     kwargs = {**options, **weights, "reduction": reduction}

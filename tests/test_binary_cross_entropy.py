@@ -276,25 +276,26 @@ class TestBinaryCrossEntropy(LossContract):
 
     # Two harness checks assume the first input is a logit; probabilities need their own.
     def test_finite_at_saturated_inputs(
-        self, shape: tuple[int, ...], options: Options, reduction: str
+        self, shape: tuple[int, ...], options: Options, reduction: str, device: str
     ) -> None:
         """Probabilities of exactly 0 and 1 (the harness pushes logits to ±100 instead)."""
         inputs = _prob_saturate(
             _prob_inputs(shape, torch.float32, torch.Generator().manual_seed(0))
         )
+        inputs = tuple(t.to(device) for t in inputs)
         assert set(inputs[0].flatten().tolist()) == {0.0, 1.0}
         value, grad = _value_and_grad(binary_cross_entropy, inputs, **options, reduction=reduction)
         assert torch.isfinite(value).all(), value
         assert torch.isfinite(grad).all(), grad
 
-    def test_invariants(self) -> None:
+    def test_invariants(self, device: str) -> None:
         """As the harness's, with the scale applied to logit(p) (scaling p leaves [0, 1])."""
 
         @given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 8), scale=st.floats(0.01, 30))
         @settings(deadline=None)
         def check(seed: int, n: int, scale: float) -> None:
             probs, target = _prob_inputs((n, 5), torch.float64, torch.Generator().manual_seed(seed))
-            probs = torch.sigmoid(scale * torch.logit(probs))
+            probs, target = torch.sigmoid(scale * torch.logit(probs)).to(device), target.to(device)
             unreduced = binary_cross_entropy(probs, target, reduction="none")
             mean = binary_cross_entropy(probs, target, reduction="mean")
             total = binary_cross_entropy(probs, target, reduction="sum")

@@ -19,10 +19,9 @@ from deeplossdive.functional import (
 )
 from deeplossdive.nn import CompleteBoxIoULoss, DistanceBoxIoULoss, GeneralizedBoxIoULoss
 from tests.harness import REDUCTIONS, ErrorCase, Inputs, LossContract, LossSpec, Options
+from tests.inputs import LOW_PRECISION_TOL
 from tests.oracles import box_iou as oracles
 
-# float16/bfloat16 are computed in float32 and rounded once at the end.
-LOW_PRECISION_TOL = {torch.float16: (2e-3, 1e-4), torch.bfloat16: (1.6e-2, 1e-3)}
 SHAPES = ((8, 4), (2, 5, 4))
 Function = Callable[..., Tensor]
 FUNCTIONS = (generalized_box_iou_loss, distance_box_iou_loss, complete_box_iou_loss)

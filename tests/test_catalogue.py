@@ -1,15 +1,19 @@
 """Every public loss has a page, a plot and a notebook, and the catalogue lists it.
 
 Runs the site's `deep_dive` hook (docs/hooks/deep_dive.py) on the real `mkdocs.yml` and the
-real pages, without a full build: its `on_config` and `on_files` draw every plot and convert
-every page of docs/losses/ to a notebook, as `mkdocs build` does. Then:
+real pages, without a full build: its `on_config` fills the navigation's Losses section, and
+`on_files` draws every plot and converts every page of docs/losses/ to a notebook, as
+`mkdocs build` does. Then:
 
-- every function of `deeplossdive.functional.__all__` has a plot spec and catalogue facts, and
-  is rendered (`:::`) on a page of docs/losses/, as is its module;
+- every function of `deeplossdive.functional.__all__` declares its facts and plot
+  (`describe(...)` in its loss file), and is rendered (`:::`) on a page of docs/losses/, as is
+  its module;
+- every loss page is in the navigation, under the family its functions declare;
 - its plot renders (finite loss and gradient on the whole sweep, one SVG per theme);
 - its page yields a notebook that nbformat validates, installs the package from the configured
   repository, and holds every ```python block of the page (as sybil collects them), in order;
-- the catalogue table has a row per function, linked to its page.
+- the catalogue table and the API reference's table have a row per function, linked to its
+  page, function and module.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ import catalogue  # noqa: E402  (docs/hooks is not a package)
 import deep_dive  # noqa: E402
 import plots  # noqa: E402
 
+from deeplossdive._about import ABOUT  # noqa: E402
+
 FUNCTIONS = list(deeplossdive.functional.__all__)
 
 
@@ -63,13 +69,22 @@ def page_of(name: str) -> str | None:
     return None
 
 
-def test_every_public_function_has_a_plot_spec_and_facts() -> None:
-    missing, stale = plots.missing_specs(FUNCTIONS)
-    assert not missing, f"no PlotSpec in docs/hooks/plots.py (PLOTS) for {missing}"
-    assert not stale, f"PlotSpecs for names that are not public: {stale}"
-    missing, stale = catalogue.missing_facts(FUNCTIONS)
-    assert not missing, f"no Facts in docs/hooks/catalogue.py (FACTS) for {missing}"
-    assert not stale, f"Facts for names that are not public: {stale}"
+def test_every_public_function_declares_its_facts_and_plot() -> None:
+    missing, stale = catalogue.missing_about(FUNCTIONS)
+    assert not missing, f"no `describe(function, ...)` in the loss file of {missing}"
+    assert not stale, f"described, but not public: {stale}"
+
+
+def test_every_loss_page_is_in_the_navigation_under_its_family(config: MkDocsConfig) -> None:
+    deep_dive.on_config(config)
+    nav = config.nav or []
+    (losses,) = [item[deep_dive.LOSSES_NAV] for item in nav if deep_dive.LOSSES_NAV in item]
+    sections = {family: pages for section in losses for family, pages in section.items()}
+    for page in LOSS_PAGES:
+        uri = page.relative_to(ROOT / "docs").as_posix()
+        functions = deep_dive._functions(page.read_text(encoding="utf-8"))
+        family = ABOUT[functions[0]].family
+        assert uri in sections.get(family, []), f"{uri} is not in the navigation under {family}"
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
@@ -79,7 +94,7 @@ def test_every_public_loss_has_a_page(name: str, files: Files) -> None:
         f"{name} is not rendered (`::: deeplossdive.functional.{name}`) on docs/losses/"
     )
     module = catalogue.modules_by_function().get(name)
-    assert module is not None, f"no module of deeplossdive.nn says 'Module form of' {name}"
+    assert module is not None, f"no module of deeplossdive.nn has `function={name}`"
     assert f"deeplossdive.nn.{module}" in deep_dive.STATE.api_pages, (
         f"{module} is not rendered (`::: deeplossdive.nn.{module}`) on any page of docs/losses/"
     )
@@ -87,9 +102,9 @@ def test_every_public_loss_has_a_page(name: str, files: Files) -> None:
 
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_every_public_loss_has_a_plot(name: str, files: Files) -> None:
-    spec = plots.PLOTS.get(name)
-    assert spec is not None, f"no PlotSpec for {name} in docs/hooks/plots.py"
-    sweep = plots.sweep(spec)
+    about = ABOUT.get(name)
+    assert about is not None, f"no `describe({name}, ...)` in its loss file"
+    sweep = plots.sweep(about.plot)
     for label in sweep.losses:
         loss, gradient = sweep.losses[label], sweep.gradients[label]
         assert torch.isfinite(loss).all(), f"{name}, {label}: non-finite loss on the sweep"
@@ -167,6 +182,19 @@ def test_the_catalogue_lists_every_loss(files: Files, config: MkDocsConfig) -> N
         assert row in markdown, f"the catalogue has no linked row for {name}"
     modules = [name for name in deeplossdive.nn.__all__ if name != "Loss"]
     assert set(catalogue.modules_by_function().values()) == set(modules)
+
+
+def test_the_api_reference_lists_every_function_and_module(
+    files: Files, config: MkDocsConfig
+) -> None:
+    page: Any = type("P", (), {"file": files.get_file_from_path(deep_dive.REFERENCE_PAGE)})()
+    source = (ROOT / "docs" / deep_dive.REFERENCE_PAGE).read_text(encoding="utf-8")
+    markdown = deep_dive.on_page_markdown(source, page, config, files)
+    assert deep_dive.REFERENCE_MARKER not in markdown
+    modules = catalogue.modules_by_function()
+    for name in FUNCTIONS:
+        row = f"| [`{name}`][deeplossdive.functional.{name}] | [`{modules[name]}`]"
+        assert row in markdown, f"the API reference has no row for {name} and its module"
 
 
 # Losses older than any one paper (or defined by torch's conventions): no Paper column entry.

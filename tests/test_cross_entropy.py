@@ -14,18 +14,17 @@ from deeplossdive import Reduction, value_checks
 from deeplossdive.functional import cross_entropy, nll_loss
 from deeplossdive.nn import CrossEntropyLoss, NLLLoss
 from tests.harness import REDUCTIONS, ErrorCase, Inputs, LossContract, LossSpec
+from tests.inputs import (
+    LOW_PRECISION_TOL,
+    class_ignore,
+    class_inputs,
+    class_perfect,
+    class_saturate,
+    class_weights,
+)
 from tests.oracles import cross_entropy as oracles
 
-# float16/bfloat16 are computed in float32 and rounded once at the end: the error is the
-# rounding of the result (float16: 2^-11 relative, bfloat16: 2^-8) plus that of the gradient.
-LOW_PRECISION_TOL = {torch.float16: (2e-3, 1e-4), torch.bfloat16: (1.6e-2, 1e-3)}
 SHAPES = ((6, 5), (2, 3, 4, 5))
-
-
-def _class_inputs(shape: tuple[int, ...], dtype: torch.dtype, gen: torch.Generator) -> Inputs:
-    logits = 2 * torch.randn(shape, generator=gen, dtype=torch.float64)
-    target = torch.randint(shape[1], (shape[0], *shape[2:]), generator=gen)
-    return logits.to(dtype), target
 
 
 def _probability_inputs(shape: tuple[int, ...], dtype: torch.dtype, gen: torch.Generator) -> Inputs:
@@ -36,17 +35,8 @@ def _probability_inputs(shape: tuple[int, ...], dtype: torch.dtype, gen: torch.G
 
 
 def _log_prob_inputs(shape: tuple[int, ...], dtype: torch.dtype, gen: torch.Generator) -> Inputs:
-    logits, target = _class_inputs(shape, torch.float64, gen)
+    logits, target = class_inputs(shape, torch.float64, gen)
     return logits.log_softmax(dim=1).to(dtype), target
-
-
-def _saturate(inputs: Inputs) -> Inputs:
-    logits, target = inputs
-    saturated = torch.where(logits > 0, 100.0, -100.0).to(logits.dtype)
-    # Every regime: right and confident, wrong and confident, ties.
-    saturated[0] = -100.0
-    saturated[0].select(0, 0).fill_(100.0)
-    return saturated, target
 
 
 def _log_prob_saturate(inputs: Inputs) -> Inputs:
@@ -56,28 +46,10 @@ def _log_prob_saturate(inputs: Inputs) -> Inputs:
     return (100.0 * confident - 100.0).to(log_probs.dtype), target
 
 
-def _class_perfect(inputs: Inputs) -> Inputs:
-    logits, target = inputs
-    one_hot = F.one_hot(target, logits.shape[1]).movedim(-1, 1)
-    return (200.0 * one_hot - 100.0).to(logits.dtype), target
-
-
 def _log_prob_perfect(inputs: Inputs) -> Inputs:
     log_probs, target = inputs
     one_hot = F.one_hot(target, log_probs.shape[1]).movedim(-1, 1)
     return (100.0 * one_hot - 100.0).to(log_probs.dtype), target
-
-
-def _class_weights(inputs: Inputs, gen: torch.Generator) -> dict[str, Tensor]:
-    num_classes = inputs[0].shape[1]
-    return {"weight": torch.rand(num_classes, generator=gen, dtype=inputs[0].dtype) + 0.1}
-
-
-def _class_ignore(inputs: Inputs, keep: Tensor) -> tuple[Inputs, Inputs]:
-    logits, target = inputs
-    ignored = target.clone()
-    ignored[~keep] = -100
-    return (logits, ignored), (logits[keep], target[keep])
 
 
 def _ce_errors() -> tuple[ErrorCase, ...]:
@@ -302,14 +274,14 @@ CE_INDICES = LossSpec(
     function=cross_entropy,
     module=CrossEntropyLoss,
     oracle=oracles.cross_entropy,
-    make_inputs=_class_inputs,
+    make_inputs=class_inputs,
     shapes=SHAPES,
     options=({},),
     ids=("indices",),
-    saturate=_saturate,
-    perfect=_class_perfect,
-    weights=_class_weights,
-    ignore=_class_ignore,
+    saturate=class_saturate,
+    perfect=class_perfect,
+    weights=class_weights("weight"),
+    ignore=class_ignore,
     errors=_ce_errors_among(_PROBABILITY_ERRORS | _SMOOTHING_ERRORS, keep=False),
     low_precision_tol=LOW_PRECISION_TOL,
 )
@@ -319,12 +291,12 @@ CE_SMOOTHED = LossSpec(
     function=cross_entropy,
     module=CrossEntropyLoss,
     oracle=oracles.cross_entropy,
-    make_inputs=_class_inputs,
+    make_inputs=class_inputs,
     shapes=SHAPES,
     options=({"label_smoothing": 0.1}, {"label_smoothing": 0.5}, {"label_smoothing": 1.0}),
-    saturate=_saturate,
-    weights=_class_weights,
-    ignore=_class_ignore,
+    saturate=class_saturate,
+    weights=class_weights("weight"),
+    ignore=class_ignore,
     errors=_ce_errors_among(_SMOOTHING_ERRORS, keep=True),
     low_precision_tol=LOW_PRECISION_TOL,
 )
@@ -338,8 +310,8 @@ CE_PROBABILITIES = LossSpec(
     shapes=SHAPES,
     options=({}, {"label_smoothing": 0.2}),
     ids=("probabilities", "probabilities,label_smoothing=0.2"),
-    saturate=_saturate,
-    weights=_class_weights,
+    saturate=class_saturate,
+    weights=class_weights("weight"),
     errors=_ce_errors_among(_PROBABILITY_ERRORS, keep=True),
     low_precision_tol=LOW_PRECISION_TOL,
 )
@@ -354,8 +326,8 @@ NLL = LossSpec(
     ids=("default",),
     saturate=_log_prob_saturate,
     perfect=_log_prob_perfect,
-    weights=_class_weights,
-    ignore=_class_ignore,
+    weights=class_weights("weight"),
+    ignore=class_ignore,
     errors=_nll_errors(),
     low_precision_tol=LOW_PRECISION_TOL,
 )
@@ -383,7 +355,7 @@ def _grad(value: Tensor, wrt: Tensor) -> Tensor:
 
 
 def _inputs_with_ignored(shape: tuple[int, ...], seed: int) -> tuple[Tensor, Tensor, Tensor]:
-    logits, target = _class_inputs(shape, torch.float64, torch.Generator().manual_seed(seed))
+    logits, target = class_inputs(shape, torch.float64, torch.Generator().manual_seed(seed))
     target.view(-1)[::3] = -100
     weight = torch.rand(shape[1], dtype=torch.float64) + 0.5
     return logits.requires_grad_(True), target, weight
@@ -449,7 +421,7 @@ def test_one_hot_probabilities_equal_class_indices(
     reduction: Reduction, shape: tuple[int, ...], label_smoothing: float
 ) -> None:
     """Under our weighted mean (not torch's), a one-hot target and its index agree everywhere."""
-    logits, target = _class_inputs(shape, torch.float64, torch.Generator().manual_seed(4))
+    logits, target = class_inputs(shape, torch.float64, torch.Generator().manual_seed(4))
     logits.requires_grad_(True)
     one_hot = F.one_hot(target, shape[1]).movedim(-1, 1).double()
     weight = torch.rand(shape[1], dtype=torch.float64) + 0.5
@@ -482,7 +454,7 @@ def test_nll_equals_torch_and_is_cross_entropy_of_log_softmax(
 
 
 def test_other_integer_target_dtypes() -> None:
-    logits, target = _class_inputs((6, 5), torch.float64, torch.Generator().manual_seed(6))
+    logits, target = class_inputs((6, 5), torch.float64, torch.Generator().manual_seed(6))
     expected = F.cross_entropy(logits, target)
     for dtype in (torch.int32, torch.int16, torch.uint8):
         torch.testing.assert_close(cross_entropy(logits, target.to(dtype)), expected)
@@ -529,7 +501,7 @@ def test_label_smoothing_is_epsilon_over_c_for_every_class(
 
 
 def test_label_smoothing_gradient_is_p_minus_smoothed_target() -> None:
-    logits, target = _class_inputs((8, 4), torch.float64, torch.Generator().manual_seed(9))
+    logits, target = class_inputs((8, 4), torch.float64, torch.Generator().manual_seed(9))
     logits.requires_grad_(True)
     epsilon = 0.2
     q = (1 - epsilon) * F.one_hot(target, 4) + epsilon / 4

@@ -1,8 +1,8 @@
 """Dice loss: the shared contract for both forms, the empty policy, and parity with MONAI, kornia
 and segmentation_models_pytorch.
 
-The input makers, hooks and error cases defined here are shared with `test_jaccard.py` and
-`test_tversky.py` (the three overlap losses take the same inputs and options).
+The hooks and error cases defined here are shared with `test_jaccard.py` and `test_tversky.py`
+(the three overlap losses take the same inputs, from `tests/inputs.py`, and options).
 """
 
 from __future__ import annotations
@@ -21,68 +21,24 @@ from deeplossdive import value_checks
 from deeplossdive.functional import dice_loss, sigmoid_dice_loss
 from deeplossdive.nn import DiceLoss, SigmoidDiceLoss
 from tests.harness import REDUCTIONS, ErrorCase, Inputs, LossContract, LossSpec
+from tests.inputs import (
+    LOW_PRECISION_TOL,
+    class_ignore,
+    class_inputs,
+    class_perfect,
+    class_saturate,
+    mask_inputs,
+    mask_perfect,
+    mask_saturate,
+    mask_soft_perfect,
+)
 from tests.oracles import overlap as oracles
-
-# float16/bfloat16 are computed in float32 and rounded once at the end: the error is the
-# rounding of the result (float16: 2^-11 relative, bfloat16: 2^-8) plus that of the gradient.
-LOW_PRECISION_TOL = {torch.float16: (2e-3, 1e-4), torch.bfloat16: (1.6e-2, 1e-3)}
 
 SOFTMAX_SHAPES = ((2, 3, 4, 5), (2, 2, 3, 4, 5))
 SIGMOID_SHAPES = ((2, 3, 4, 5), (1, 2, 3, 4, 5))
 
 
 # --- inputs and hooks shared by the three overlap test modules ----------------------------------
-
-
-def class_inputs(shape: tuple[int, ...], dtype: torch.dtype, gen: torch.Generator) -> Inputs:
-    logits = 2 * torch.randn(shape, generator=gen, dtype=torch.float64)
-    target = torch.randint(shape[1], (shape[0], *shape[2:]), generator=gen)
-    return logits.to(dtype), target
-
-
-def class_saturate(inputs: Inputs) -> Inputs:
-    logits, target = inputs
-    saturated = torch.where(logits > 0, 100.0, -100.0).to(logits.dtype)
-    # Every regime: right and confident, wrong and confident, ties, and (image 0) classes whose
-    # prediction is exactly empty in float32.
-    saturated[0] = -100.0
-    saturated[0].select(0, 0).fill_(100.0)
-    return saturated, target
-
-
-def class_perfect(inputs: Inputs) -> Inputs:
-    logits, target = inputs
-    one_hot = F.one_hot(target, logits.shape[1]).movedim(-1, 1)
-    return (200.0 * one_hot - 100.0).to(logits.dtype), target
-
-
-def class_ignore(inputs: Inputs, keep: Tensor) -> tuple[Inputs, Inputs]:
-    logits, target = inputs
-    ignored = target.clone()
-    ignored[~keep] = -100
-    return (logits, ignored), (logits[keep], target[keep])
-
-
-def mask_inputs(shape: tuple[int, ...], dtype: torch.dtype, gen: torch.Generator) -> Inputs:
-    logits = 2 * torch.randn(shape, generator=gen, dtype=torch.float64)
-    target = torch.randint(2, shape, generator=gen).to(torch.float64)
-    return logits.to(dtype), target.to(dtype)
-
-
-def mask_saturate(inputs: Inputs) -> Inputs:
-    logits, target = inputs
-    return torch.where(logits > 0, 100.0, -100.0).to(logits.dtype), target
-
-
-def mask_perfect(inputs: Inputs) -> Inputs:
-    logits, target = inputs
-    return (200.0 * target - 100.0).to(logits.dtype), target
-
-
-def mask_soft_perfect(inputs: Inputs) -> Inputs:
-    """A soft target, the sigmoid of the logits: the prediction is the target."""
-    logits, _ = inputs
-    return logits, torch.sigmoid(logits)
 
 
 def counted(oracle: Callable[..., Tensor]) -> Callable[..., Tensor]:

@@ -11,44 +11,15 @@ from deeplossdive import Reduction, value_checks
 from deeplossdive.functional import focal_loss, sigmoid_focal_loss
 from deeplossdive.nn import FocalLoss, SigmoidFocalLoss
 from tests.harness import REDUCTIONS, ErrorCase, Inputs, LossContract, LossSpec
+from tests.inputs import (
+    LOW_PRECISION_TOL,
+    class_ignore,
+    class_inputs,
+    class_perfect,
+    class_saturate,
+    class_weights,
+)
 from tests.oracles import focal as oracles
-
-# float16/bfloat16 are computed in float32 and rounded once at the end: the error is the
-# rounding of the result (float16: 2^-11 relative, bfloat16: 2^-8) plus that of the gradient.
-LOW_PRECISION_TOL = {torch.float16: (2e-3, 1e-4), torch.bfloat16: (1.6e-2, 1e-3)}
-
-
-def _class_inputs(shape: tuple[int, ...], dtype: torch.dtype, gen: torch.Generator) -> Inputs:
-    logits = 2 * torch.randn(shape, generator=gen, dtype=torch.float64)
-    target = torch.randint(shape[1], (shape[0], *shape[2:]), generator=gen)
-    return logits.to(dtype), target
-
-
-def _class_saturate(inputs: Inputs) -> Inputs:
-    logits, target = inputs
-    saturated = torch.where(logits > 0, 100.0, -100.0).to(logits.dtype)
-    # Make sure every regime shows up: right and confident, wrong and confident, ties.
-    saturated[0] = -100.0
-    saturated[0].select(0, 0).fill_(100.0)
-    return saturated, target
-
-
-def _class_perfect(inputs: Inputs) -> Inputs:
-    logits, target = inputs
-    one_hot = F.one_hot(target, logits.shape[1]).movedim(-1, 1)
-    return (200.0 * one_hot - 100.0).to(logits.dtype), target
-
-
-def _class_weights(inputs: Inputs, gen: torch.Generator) -> dict[str, Tensor]:
-    num_classes = inputs[0].shape[1]
-    return {"alpha": torch.rand(num_classes, generator=gen, dtype=inputs[0].dtype) + 0.1}
-
-
-def _class_ignore(inputs: Inputs, keep: Tensor) -> tuple[Inputs, Inputs]:
-    logits, target = inputs
-    ignored = target.clone()
-    ignored[~keep] = -100
-    return (logits, ignored), (logits[keep], target[keep])
 
 
 def _focal_errors() -> tuple[ErrorCase, ...]:
@@ -202,13 +173,13 @@ FOCAL = LossSpec(
     function=focal_loss,
     module=FocalLoss,
     oracle=oracles.focal,
-    make_inputs=_class_inputs,
+    make_inputs=class_inputs,
     shapes=((6, 5), (2, 3, 4, 5)),
     options=({"gamma": 2.0}, {"gamma": 0.0}, {"gamma": 0.5}, {"gamma": 5.0}),
-    saturate=_class_saturate,
-    perfect=_class_perfect,
-    weights=_class_weights,
-    ignore=_class_ignore,
+    saturate=class_saturate,
+    perfect=class_perfect,
+    weights=class_weights("alpha"),
+    ignore=class_ignore,
     errors=_focal_errors(),
     low_precision_tol=LOW_PRECISION_TOL,
 )
@@ -248,7 +219,7 @@ def _grad(value: Tensor, wrt: Tensor) -> Tensor:
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("shape", [(8, 5), (2, 3, 4, 4)])
 def test_focal_gamma_zero_is_cross_entropy(reduction: str, shape: tuple[int, ...]) -> None:
-    logits, target = _class_inputs(shape, torch.float64, torch.Generator().manual_seed(3))
+    logits, target = class_inputs(shape, torch.float64, torch.Generator().manual_seed(3))
     target[0] = -100
     alpha = torch.rand(shape[1], dtype=torch.float64) + 0.5
     logits.requires_grad_(True)
@@ -271,7 +242,7 @@ def test_sigmoid_focal_gamma_zero_is_bce_with_logits(reduction: str) -> None:
 
 @pytest.mark.parametrize("gamma", [0.5, 1.0, 2.0, 5.0])
 def test_focal_over_cross_entropy_is_modulating_factor(gamma: float) -> None:
-    logits, target = _class_inputs((16, 4), torch.float64, torch.Generator().manual_seed(5))
+    logits, target = class_inputs((16, 4), torch.float64, torch.Generator().manual_seed(5))
     ratio = focal_loss(logits, target, gamma=gamma, reduction="none") / F.cross_entropy(
         logits, target, reduction="none"
     )
@@ -291,7 +262,7 @@ def test_sigmoid_focal_over_bce_is_modulating_factor(gamma: float) -> None:
 
 
 def test_focal_is_at_most_cross_entropy() -> None:
-    logits, target = _class_inputs((64, 7), torch.float64, torch.Generator().manual_seed(7))
+    logits, target = class_inputs((64, 7), torch.float64, torch.Generator().manual_seed(7))
     focal = focal_loss(logits, target, gamma=2.0, reduction="none")
     assert (focal <= F.cross_entropy(logits, target, reduction="none")).all()
 

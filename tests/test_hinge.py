@@ -11,11 +11,8 @@ from deeplossdive import value_checks
 from deeplossdive.functional import hinge_loss, multiclass_hinge_loss
 from deeplossdive.nn import HingeLoss, MulticlassHingeLoss
 from tests.harness import REDUCTIONS, ErrorCase, Inputs, LossContract, LossSpec
+from tests.inputs import LOW_PRECISION_TOL, class_perfect, class_saturate
 from tests.oracles import hinge as oracles
-
-# float16/bfloat16 are computed in float32 and rounded once at the end: the error is the
-# rounding of the result (float16: 2^-11 relative, bfloat16: 2^-8) plus that of the gradient.
-LOW_PRECISION_TOL = {torch.float16: (2e-3, 1e-4), torch.bfloat16: (1.6e-2, 1e-3)}
 
 # Every margin the specs below use. The hinge has a kink where its argument is 0; finite
 # differences straddling it disagree with autograd, so inputs keep every argument at least 0.05
@@ -57,20 +54,6 @@ def _class_inputs(shape: tuple[int, ...], dtype: torch.dtype, gen: torch.Generat
         near = ((gap - margin).abs() < KINK_GAP) & ~is_target
         scores = torch.where(near, scores - NUDGE, scores)
     return scores.to(dtype), target
-
-
-def _class_saturate(inputs: Inputs) -> Inputs:
-    scores, target = inputs
-    saturated = torch.where(scores > 0, 100.0, -100.0).to(scores.dtype)
-    saturated[0] = -100.0
-    saturated[0].select(0, 0).fill_(100.0)
-    return saturated, target
-
-
-def _class_perfect(inputs: Inputs) -> Inputs:
-    scores, target = inputs
-    one_hot = F.one_hot(target, scores.shape[1]).movedim(-1, 1)
-    return (200.0 * one_hot - 100.0).to(scores.dtype), target
 
 
 def _hinge_errors() -> tuple[ErrorCase, ...]:
@@ -245,8 +228,8 @@ MULTICLASS_HINGE = LossSpec(
         {"margin": 1.0, "squared": True, "variant": "crammer_singer"},
         {"margin": 2.0, "squared": False, "variant": "crammer_singer"},
     ),
-    saturate=_class_saturate,
-    perfect=_class_perfect,
+    saturate=class_saturate,
+    perfect=class_perfect,
     errors=_multiclass_errors(),
     low_precision_tol=LOW_PRECISION_TOL,
 )

@@ -15,25 +15,27 @@ from torch import Tensor
 from deeplossdive.functional import dice_loss, jaccard_loss, sigmoid_dice_loss, sigmoid_jaccard_loss
 from deeplossdive.nn import JaccardLoss, SigmoidJaccardLoss
 from tests.harness import REDUCTIONS, LossContract, LossSpec
-from tests.oracles import overlap as oracles
-from tests.test_dice import (
+from tests.inputs import (
     LOW_PRECISION_TOL,
-    SIGMOID_SHAPES,
-    SOFTMAX_SHAPES,
-    check_empty_policy,
     class_ignore,
     class_inputs,
     class_perfect,
     class_saturate,
+    mask_inputs,
+    mask_perfect,
+    mask_saturate,
+    mask_soft_perfect,
+)
+from tests.oracles import overlap as oracles
+from tests.test_dice import (
+    SIGMOID_SHAPES,
+    SOFTMAX_SHAPES,
+    check_empty_policy,
     counted,
     empty_class_inputs,
     empty_mask_inputs,
     every_class_in_every_image,
     grad_of,
-    mask_inputs,
-    mask_perfect,
-    mask_saturate,
-    mask_soft_perfect,
     sigmoid_errors,
     smp_multiclass_loss,
     soft_mask_inputs,

@@ -29,11 +29,10 @@ from deeplossdive.nn import (
     MultiLabelSoftMarginLoss,
     SoftMarginLoss,
 )
-from tests.harness import REDUCTIONS, ErrorCase, Inputs, LossContract, LossSpec, Options
+from tests.harness import REDUCTIONS, ErrorCase, Inputs, LossContract, LossSpec
+from tests.inputs import LOW_PRECISION_TOL, class_weights, mask_inputs, mask_soft_perfect
 from tests.oracles import margin as oracles
 
-# float16/bfloat16 are computed in float32 and rounded once at the end.
-LOW_PRECISION_TOL = {torch.float16: (2e-3, 1e-4), torch.bfloat16: (1.6e-2, 1e-3)}
 SHAPES = ((8,), (2, 3, 4, 5))
 MATRIX_SHAPES = ((4, 3), (8, 6))
 
@@ -252,28 +251,12 @@ def _hinge_embedding_errors() -> tuple[ErrorCase, ...]:
 # --- multilabel_soft_margin_loss --------------------------------------------------------------
 
 
-def _multi_hot_inputs(shape: tuple[int, ...], dtype: torch.dtype, gen: torch.Generator) -> Inputs:
-    logits = 2 * torch.randn(shape, generator=gen, dtype=torch.float64)
-    target = torch.randint(2, shape, generator=gen).to(torch.float64)
-    return logits.to(dtype), target.to(dtype)
-
-
 def _multi_hot_saturate(inputs: Inputs) -> Inputs:
     logits, target = inputs
     saturated = torch.where(logits > 0, 100.0, -100.0).to(logits.dtype)
     saturated[0, 0] = 100.0 if target[0, 0] == 0 else -100.0  # wrong, by far
     saturated[0, 1] = 100.0 if target[0, 1] == 1 else -100.0  # right, by far
     return saturated, target
-
-
-def _class_weights(inputs: Inputs, gen: torch.Generator) -> Options:
-    logits = inputs[0]
-    return {"weight": torch.rand(logits.shape[1], generator=gen, dtype=logits.dtype) + 0.1}
-
-
-def _soft_perfect(inputs: Inputs) -> Inputs:
-    logits, _ = inputs
-    return logits, torch.sigmoid(logits)
 
 
 def _multilabel_soft_errors() -> tuple[ErrorCase, ...]:
@@ -466,12 +449,12 @@ MULTILABEL_SOFT_MARGIN = LossSpec(
     function=multilabel_soft_margin_loss,
     module=MultiLabelSoftMarginLoss,
     oracle=oracles.multilabel_soft_margin,
-    make_inputs=_multi_hot_inputs,
+    make_inputs=mask_inputs,
     shapes=MATRIX_SHAPES,
     options=({},),
     saturate=_multi_hot_saturate,
-    soft_perfect=_soft_perfect,
-    weights=_class_weights,
+    soft_perfect=mask_soft_perfect,
+    weights=class_weights("weight"),
     errors=_multilabel_soft_errors(),
     low_precision_tol=LOW_PRECISION_TOL,
     ids=("default",),
@@ -560,7 +543,7 @@ def test_hinge_embedding_identical_to_torch(margin: float, reduction: Any) -> No
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 def test_multilabel_soft_margin_identical_to_torch(weighted: bool, reduction: Any) -> None:
-    x, y = _multi_hot_inputs((8, 6), torch.float64, _seeded(4))
+    x, y = mask_inputs((8, 6), torch.float64, _seeded(4))
     x.requires_grad_()
     weight = torch.rand(6, generator=_seeded(5), dtype=torch.float64) if weighted else None
     soft = torch.rand(8, 6, generator=_seeded(6), dtype=torch.float64)
@@ -612,7 +595,7 @@ def test_soft_margin_is_bce_with_logits_and_finite_where_torch_overflows() -> No
 
 
 def test_multilabel_soft_margin_is_bce_averaged_over_classes() -> None:
-    x, y = _multi_hot_inputs((8, 6), torch.float64, _seeded(10))
+    x, y = mask_inputs((8, 6), torch.float64, _seeded(10))
     per_sample = multilabel_soft_margin_loss(x, y, reduction="none")
     bce = binary_cross_entropy_with_logits(x, y, reduction="none")
     torch.testing.assert_close(per_sample, bce.mean(dim=1))
@@ -629,7 +612,7 @@ def test_multilabel_soft_margin_is_bce_averaged_over_classes() -> None:
 
 
 def test_multilabel_soft_margin_weights_divide_by_c_not_by_their_sum() -> None:
-    x, y = _multi_hot_inputs((3, 4), torch.float64, _seeded(11))
+    x, y = mask_inputs((3, 4), torch.float64, _seeded(11))
     weight = torch.tensor([4.0, 0.0, 0.0, 0.0], dtype=torch.float64)
     bce = binary_cross_entropy_with_logits(x, y, reduction="none")
     torch.testing.assert_close(
@@ -695,7 +678,7 @@ class _NoSync(TorchDispatchMode):  # type: ignore[no-untyped-call]
 def test_no_host_sync_with_value_checks_off(reduction: Any) -> None:
     x1, x2, y = _ranking_inputs((4, 5), torch.float32, _seeded(12))
     d, _ = _distance_inputs((4, 5), torch.float32, _seeded(13))
-    logits, multi_hot = _multi_hot_inputs((4, 5), torch.float32, _seeded(14))
+    logits, multi_hot = mask_inputs((4, 5), torch.float32, _seeded(14))
     scores, padded = _padded_inputs((4, 5), torch.float32, _seeded(15))
     first = [x1, d, logits, scores]
     for tensor in first:

@@ -31,6 +31,7 @@ from deeplossdive.functional import (
 )
 from tests import test_box_iou, test_ctc, test_margin, test_probabilistic_regression
 from tests.harness import REDUCTIONS
+from tests.inputs import mask_inputs
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -51,7 +52,7 @@ def _cases() -> list[tuple[str, Call, Call, tuple[Tensor, ...], dict[str, Any]]]
     )
     x1, x2, signs = test_margin._ranking_inputs((64, 8), torch.float64, _seeded(3))
     distance, pair = test_margin._distance_inputs((64, 8), torch.float64, _seeded(4))
-    logits, multi_hot = test_margin._multi_hot_inputs((64, 8), torch.float64, _seeded(5))
+    logits, multi_hot = mask_inputs((64, 8), torch.float64, _seeded(5))
     scores, padded = test_margin._padded_inputs((64, 8), torch.float64, _seeded(6))
     return [
         ("poisson", poisson_nll_loss, F.poisson_nll_loss, (log_rate, counts), {"full": True}),

@@ -12,32 +12,11 @@ from torch import Tensor
 from deeplossdive import Reduction
 from deeplossdive.functional import cross_entropy, poly1_cross_entropy
 from deeplossdive.nn import Poly1CrossEntropyLoss
-from tests.harness import REDUCTIONS, ErrorCase, Inputs, LossContract, LossSpec
+from tests.harness import REDUCTIONS, ErrorCase, LossContract, LossSpec
+from tests.inputs import LOW_PRECISION_TOL, class_inputs, class_perfect, class_saturate
 from tests.oracles import poly1 as oracles
 
-# float16/bfloat16 are computed in float32 and rounded once at the end.
-LOW_PRECISION_TOL = {torch.float16: (2e-3, 1e-4), torch.bfloat16: (1.6e-2, 1e-3)}
 SHAPES = ((6, 5), (2, 3, 4, 5))
-
-
-def _inputs(shape: tuple[int, ...], dtype: torch.dtype, gen: torch.Generator) -> Inputs:
-    logits = 2 * torch.randn(shape, generator=gen, dtype=torch.float64)
-    target = torch.randint(shape[1], (shape[0], *shape[2:]), generator=gen)
-    return logits.to(dtype), target
-
-
-def _saturate(inputs: Inputs) -> Inputs:
-    logits, target = inputs
-    saturated = torch.where(logits > 0, 100.0, -100.0).to(logits.dtype)
-    saturated[0] = -100.0
-    saturated[0].select(0, 0).fill_(100.0)
-    return saturated, target
-
-
-def _perfect(inputs: Inputs) -> Inputs:
-    logits, target = inputs
-    one_hot = F.one_hot(target, logits.shape[1]).movedim(-1, 1)
-    return (200.0 * one_hot - 100.0).to(logits.dtype), target
 
 
 def _errors() -> tuple[ErrorCase, ...]:
@@ -119,11 +98,11 @@ POLY1 = LossSpec(
     function=poly1_cross_entropy,
     module=Poly1CrossEntropyLoss,
     oracle=oracles.poly1,
-    make_inputs=_inputs,
+    make_inputs=class_inputs,
     shapes=SHAPES,
     options=({"epsilon": 1.0}, {"epsilon": 0.0}, {"epsilon": -1.0}, {"epsilon": 2.0}),
-    saturate=_saturate,
-    perfect=_perfect,
+    saturate=class_saturate,
+    perfect=class_perfect,
     errors=_errors(),
     low_precision_tol=LOW_PRECISION_TOL,
 )
@@ -141,7 +120,7 @@ def _value_and_grad(value: Tensor, wrt: Tensor) -> tuple[Tensor, Tensor]:
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_epsilon_zero_is_cross_entropy(reduction: Reduction, shape: tuple[int, ...]) -> None:
-    logits, target = _inputs(shape, torch.float64, torch.Generator().manual_seed(1))
+    logits, target = class_inputs(shape, torch.float64, torch.Generator().manual_seed(1))
     logits.requires_grad_(True)
     ours = _value_and_grad(
         poly1_cross_entropy(logits, target, epsilon=0.0, reduction=reduction), logits
@@ -155,7 +134,7 @@ def test_epsilon_zero_is_cross_entropy(reduction: Reduction, shape: tuple[int, .
 
 @pytest.mark.parametrize("epsilon", [-1.0, -0.5, 1.0, 2.0, 5.0])
 def test_is_cross_entropy_plus_epsilon_one_minus_pt(epsilon: float) -> None:
-    logits, target = _inputs((16, 7), torch.float64, torch.Generator().manual_seed(2))
+    logits, target = class_inputs((16, 7), torch.float64, torch.Generator().manual_seed(2))
     p_t = logits.softmax(1).gather(1, target[:, None]).squeeze(1)
     torch.testing.assert_close(
         poly1_cross_entropy(logits, target, epsilon=epsilon, reduction="none"),
@@ -166,7 +145,7 @@ def test_is_cross_entropy_plus_epsilon_one_minus_pt(epsilon: float) -> None:
 @pytest.mark.parametrize("epsilon", [-1.0, 0.0, 1.0, 2.0])
 def test_gradient_formula(epsilon: float) -> None:
     """∂ℓ/∂x_j = p_j − δ_jt − ε p_t (δ_jt − p_j)."""
-    logits, target = _inputs((12, 5), torch.float64, torch.Generator().manual_seed(3))
+    logits, target = class_inputs((12, 5), torch.float64, torch.Generator().manual_seed(3))
     logits.requires_grad_(True)
     _, grad = _value_and_grad(
         poly1_cross_entropy(logits, target, epsilon=epsilon, reduction="sum"), logits

@@ -16,10 +16,9 @@ from deeplossdive import Reduction, value_checks
 from deeplossdive.functional import gaussian_nll_loss, poisson_nll_loss
 from deeplossdive.nn import GaussianNLLLoss, PoissonNLLLoss
 from tests.harness import REDUCTIONS, ErrorCase, Inputs, LossContract, LossSpec, Options
+from tests.inputs import LOW_PRECISION_TOL
 from tests.oracles import probabilistic_regression as oracles
 
-# float16/bfloat16 are computed in float32 and rounded once at the end.
-LOW_PRECISION_TOL = {torch.float16: (2e-3, 1e-4), torch.bfloat16: (1.6e-2, 1e-3)}
 SHAPES = ((8,), (2, 3, 4, 5))
 TYPED_REDUCTIONS: tuple[Reduction, ...] = ("none", "mean", "sum")
 

@@ -566,7 +566,7 @@ def test_modules_store_weight_as_buffer_and_repr() -> None:
     for module in (MSELoss, L1Loss, HuberLoss, SmoothL1Loss, LogCoshLoss, QuantileLoss):
         criterion = module(weight=weight)
         assert "weight" in dict(criterion.named_buffers())
-        assert criterion.to(torch.float64).weight.dtype == torch.float64  # type: ignore[union-attr]
+        assert criterion.to(torch.float64).weight.dtype == torch.float64
     assert repr(HuberLoss(delta=2.0)) == "HuberLoss(delta=2.0, reduction='mean')"
     assert repr(SmoothL1Loss(beta=0)) == "SmoothL1Loss(beta=0.0, reduction='mean')"
     assert repr(QuantileLoss(quantile=0.9, reduction="sum")) == (

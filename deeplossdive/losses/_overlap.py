@@ -39,9 +39,11 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from deeplossdive._distributed import all_reduce_sum, reduce_over_ranks, world_size
-from deeplossdive._numerics import upcast
+from deeplossdive._kernels import KERNEL_DTYPES, use_kernels
+from deeplossdive._numerics import compute_dtype, upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
+    NON_NEGATIVE_FINITE,
     check_choice,
     check_class_indices,
     check_class_target,
@@ -49,11 +51,14 @@ from deeplossdive._validation import (
     check_floating,
     check_in_unit_interval,
     check_integer,
+    check_interval,
     check_min_ndim,
-    check_non_negative_finite,
     check_num_classes,
     check_same_shape,
 )
+
+MAX_KERNEL_CLASSES: Final = 64
+"""Most classes the softmax overlap kernel takes; more take the PyTorch path."""
 
 Aggregation = Literal["per_image", "batch"]
 """`"per_image"`: one ratio per (image, class); `"batch"`: one per class, counts summed over N."""
@@ -88,7 +93,7 @@ def check_overlap_options(
     distributed: bool = False,
 ) -> float:
     """Validate the options common to the six overlap losses; return `smooth` as a float."""
-    smooth = check_non_negative_finite(function, "smooth", smooth)
+    smooth = check_interval(function, "smooth", smooth, NON_NEGATIVE_FINITE)
     check_choice(function, "aggregation", aggregation, AGGREGATIONS)
     check_choice(function, "empty", empty, EMPTY_POLICIES)
     check_distributed_reduction(function, check_reduction(function, reduction), distributed)
@@ -109,7 +114,13 @@ def softmax_statistics(
     include_background: bool,
     ignore_index: int,
 ) -> OverlapStatistics:
-    """Per-(image, class) soft counts of `softmax(logits)` against one-hot class indices."""
+    """Per-(image, class) soft counts of `softmax(logits)` against one-hot class indices.
+
+    CUDA tensors take the fused Triton kernel when `use_kernels` says so (at most
+    `MAX_KERNEL_CLASSES` classes); otherwise the PyTorch path, whose class sums are a scatter on
+    the CPU and sums over a comparison mask elsewhere. None syncs with the host once the label
+    check is off.
+    """
     check_floating(function, "logits", logits)
     check_integer(function, "target", target)
     check_min_ndim(function, "logits", logits, 2, "(N, C, ...)")
@@ -118,34 +129,98 @@ def softmax_statistics(
     every_pixel_labelled = check_class_indices(function, target, num_classes, ignore_index)
 
     batch, spatial = logits.shape[0], math.prod(logits.shape[2:])
+    if (
+        use_kernels(logits, target)
+        and logits.dtype in KERNEL_DTYPES
+        and num_classes <= MAX_KERNEL_CLASSES
+        and logits.numel() > 0
+    ):
+        from deeplossdive._kernels.overlap import softmax_overlap_counts
+
+        tp, fp, fn, count = softmax_overlap_counts(
+            logits.reshape(batch, num_classes, spatial),
+            target.reshape(batch, spatial),
+            ignore_index,
+        )
+        stats = OverlapStatistics(
+            tp=tp, fp=fp, fn=fn, support=count.sum(dim=1, keepdim=True).expand(-1, num_classes)
+        )
+    else:
+        stats = _softmax_statistics_torch(
+            logits,
+            target,
+            num_classes,
+            ignore_index,
+            every_pixel_labelled,
+            by_mask=logits.device.type != "cpu",
+        )
+    if include_background:
+        return stats
+    return OverlapStatistics(*(statistic[:, 1:] for statistic in stats))
+
+
+def _softmax_statistics_torch(
+    logits: Tensor,
+    target: Tensor,
+    num_classes: int,
+    ignore_index: int,
+    every_pixel_labelled: bool,
+    *,
+    by_mask: bool,
+) -> OverlapStatistics:
+    """The PyTorch path of `softmax_statistics`, in one of two formulations of the class sums.
+
+    `by_mask=False` (the CPU): gather each pixel's probability at its label and add it to its
+    class with `scatter_add_`, $O(S)$ work on top of the softmax. `by_mask=True` (a GPU without
+    Triton): every pixel of a class adding into the same address serializes on a GPU, so the
+    sums are sums over the last dimension of $(N, C, S)$ tensors instead, with the one-hot
+    target written once as the comparison of the labels with `arange(C)`. Neither syncs with
+    the host.
+    """
+    batch, spatial = logits.shape[0], math.prod(logits.shape[2:])
     flat = target.reshape(batch, 1, spatial)
     work = upcast(logits).reshape(batch, num_classes, spatial)
-    if every_pixel_labelled:
-        # Verified: no ignored pixel and no label outside [0, C), so no mask is needed.
-        labels, valid, hit = flat.long(), None, None
-        label_weight = torch.ones((), dtype=work.dtype, device=work.device).expand(batch, spatial)
+    if by_mask:
+        if every_pixel_labelled:
+            labels, ignored = flat, None
+        else:
+            ignored = flat == ignore_index
+            # A label outside [0, C) (value checks off) matches no class, as in a one-hot
+            # encoding; so does ignore_index, unless it is itself a class: then it becomes -1.
+            labels = flat
+            if 0 <= ignore_index < num_classes:
+                labels = torch.where(ignored, -1, flat if flat.dtype.is_signed else flat.long())
+        classes = torch.arange(num_classes, device=work.device).view(1, num_classes, 1)
+        one_hot = torch.empty_like(work)
+        torch.eq(labels, classes, out=one_hot)
+        tp, predicted = _SoftmaxCountsByMask.apply(work, one_hot, ignored)  # type: ignore[no-untyped-call]
+        count = one_hot.sum(dim=2)
     else:
-        valid = flat != ignore_index
-        # With value checks off, a label outside [0, C) matches no class, as in a one-hot
-        # encoding.
-        hit_mask = valid & (flat >= 0) & (flat < num_classes)
-        labels = torch.where(hit_mask, flat, 0).long()
-        # One conversion of the mask, shared by both counts and the backward pass.
-        hit = hit_mask.to(work.dtype)
-        label_weight = hit.squeeze(1)
-    tp, predicted = _SoftmaxCounts.apply(work, labels, valid, hit)  # type: ignore[no-untyped-call]
-    # The label counts: one-hot sums, without the one-hot tensor (no gradient).
-    count = torch.zeros_like(tp).scatter_add_(1, labels.squeeze(1), label_weight)
+        if every_pixel_labelled:
+            # Verified: no ignored pixel and no label outside [0, C), so no mask is needed.
+            labels, valid, hit = flat.long(), None, None
+            label_weight = torch.ones((), dtype=work.dtype, device=work.device).expand(
+                batch, spatial
+            )
+        else:
+            valid = flat != ignore_index
+            # With value checks off, a label outside [0, C) matches no class, as in a one-hot
+            # encoding.
+            hit_mask = valid & (flat >= 0) & (flat < num_classes)
+            labels = torch.where(hit_mask, flat, 0).long()
+            # One conversion of the mask, shared by both counts and the backward pass.
+            hit = hit_mask.to(work.dtype)
+            label_weight = hit.squeeze(1)
+        tp, predicted = _SoftmaxCounts.apply(work, labels, valid, hit)  # type: ignore[no-untyped-call]
+        # The label counts: one-hot sums, without the one-hot tensor (no gradient).
+        count = torch.zeros_like(tp).scatter_add_(1, labels.squeeze(1), label_weight)
     # FP = sum p - TP and FN = count - TP: the sums of the formulas, from two soft sums.
-    stats = OverlapStatistics(
+    return OverlapStatistics(
         tp=tp,
         fp=predicted - tp,
         fn=count - tp,
         support=count.sum(dim=1, keepdim=True).expand(-1, num_classes),
     )
-    if include_background:
-        return stats
-    return OverlapStatistics(*(statistic[:, 1:] for statistic in stats))
 
 
 class _SoftmaxCounts(torch.autograd.Function):
@@ -195,6 +270,40 @@ class _SoftmaxCounts(torch.autograd.Function):
         return torch._softmax_backward_data(grad_probs, probs, 1, probs.dtype), None, None, None
 
 
+class _SoftmaxCountsByMask(torch.autograd.Function):
+    r"""$TP_{nc} = \sum_i p_{nci} g_{nci}$ and $\sum_i p_{nci}$, as sums over $i$: for GPUs.
+
+    The outputs of [`_SoftmaxCounts`][deeplossdive.losses._overlap._SoftmaxCounts], without
+    its scatter. Inputs: `logits` $(N, C, S)$, `one_hot` $(N, C, S)$ in the logits' dtype, 1
+    where the label of a pixel is the class (0 for labels outside $[0, C)$ and, when
+    `ignore_index` is a class, at ignored pixels), `ignored` $(N, 1, S)$ bool, or None when no
+    pixel is ignored. $TP$ is a dot product with the one-hot target over the last dimension.
+    The probabilities of ignored pixels are set to 0 in place, as there. The backward pass is
+    $\partial / \partial p_{nci} = \bar P_{nc} + \bar T_{nc}\, g_{nci}$ in one pass, then the
+    softmax's. It keeps the probabilities and the one-hot target. Second derivatives are not
+    implemented (`once_differentiable`).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, logits: Tensor, one_hot: Tensor, ignored: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        probs = torch.softmax(logits, dim=1)
+        if ignored is not None:
+            probs.masked_fill_(ignored, 0.0)
+        tp = torch.linalg.vecdot(probs, one_hot, dim=2)
+        predicted = probs.sum(dim=2)
+        ctx.save_for_backward(probs, one_hot)
+        return tp, predicted
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_tp: Tensor, grad_predicted: Tensor) -> tuple[Tensor | None, ...]:
+        probs, one_hot = ctx.saved_tensors
+        grad_probs = torch.addcmul(grad_predicted.unsqueeze(2), grad_tp.unsqueeze(2), one_hot)
+        return torch._softmax_backward_data(grad_probs, probs, 1, probs.dtype), None, None
+
+
 def sigmoid_statistics(function: str, logits: Tensor, target: Tensor) -> OverlapStatistics:
     r"""Per-(image, channel) soft counts of `sigmoid(logits)` against targets in $[0, 1]$.
 
@@ -202,6 +311,9 @@ def sigmoid_statistics(function: str, logits: Tensor, target: Tensor) -> Overlap
     every ratio largest at $p = g$ for soft targets too. $g - p$ is computed as
     $g\,\sigma(-x) - (1 - g)\,\sigma(x)$: for a hard target that is $\sigma(-x)$ or $-p$ exactly,
     so $1 - p$ keeps its digits where $p$ rounds to 1 and the counts equal the product forms'.
+    CUDA tensors take the fused Triton kernel (one read of logits and targets forward, one read
+    and one write backward) when `use_kernels` says so
+    and `target` needs no gradient.
     """
     check_floating(function, "logits", logits)
     check_floating(function, "target", target)
@@ -209,13 +321,29 @@ def sigmoid_statistics(function: str, logits: Tensor, target: Tensor) -> Overlap
     check_same_shape(function, "target", target, "logits", logits)
     check_in_unit_interval(function, "target", target)
 
+    spatial = math.prod(logits.shape[2:])
+    batch, channels = logits.shape[:2]
+    support = torch.full(
+        logits.shape[:2], float(spatial), dtype=compute_dtype(logits), device=logits.device
+    )
+    if (
+        use_kernels(logits, target)
+        and logits.dtype in KERNEL_DTYPES
+        and not (target.requires_grad and torch.is_grad_enabled())
+        and logits.numel() > 0
+    ):
+        from deeplossdive._kernels.overlap import sigmoid_overlap_counts
+
+        tp, fp, fn = sigmoid_overlap_counts(
+            logits.reshape(batch, channels, spatial), target.reshape(batch, channels, spatial)
+        )
+        return OverlapStatistics(tp=tp, fp=fp, fn=fn, support=support)
+
     work = upcast(logits)
     truth = target.to(work.dtype)
     probs = torch.sigmoid(work)
     shortfall = truth * torch.sigmoid(-work) - (1 - truth) * probs  # g - p
     excess = torch.relu(-shortfall)  # max(p - g, 0)
-    spatial = math.prod(logits.shape[2:])
-    support = torch.full(logits.shape[:2], float(spatial), dtype=work.dtype, device=work.device)
     return OverlapStatistics(
         tp=_spatial_sum(probs - excess),  # min(p, g)
         fp=_spatial_sum(excess),
@@ -269,13 +397,12 @@ def overlap_loss(
         excluded = excluded | is_empty
     elif empty == "ignore_absent":
         excluded = excluded | ((stats.tp + stats.fn) == 0)
-    safe_denominator = torch.where(denominator == 0, torch.ones_like(denominator), denominator)
-    score = numerator / safe_denominator
-    empty_score = 0.0 if empty == "zero" else 1.0
-    score = torch.where(is_empty, torch.full_like(score, empty_score), score)
-    # Left-out entries hold 0 in the unreduced loss (their weight is 0 anyway).
-    score = torch.where(excluded, torch.ones_like(score), score)
-    loss = 1 - score
+    score = numerator / denominator.masked_fill(denominator == 0, 1.0)
+    empty_loss = 1.0 if empty == "zero" else 0.0
+    # Left-out entries hold 0 in the unreduced loss (their weight is 0 anyway). masked_fill
+    # (as where) passes no gradient to the entries it fills; each is one kernel on a small
+    # tensor, with no tensor of constants to build.
+    loss = (1 - score).masked_fill_(is_empty, empty_loss).masked_fill_(excluded, 0.0)
     if gamma != 1.0:
         # (1 - score)^gamma with the gradient 0 at 1 - score = 0: the true slope there is 0 for
         # gamma > 1 and +inf for gamma < 1, and pow's backward would give 0 · inf = NaN.

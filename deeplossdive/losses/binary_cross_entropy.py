@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
+from deeplossdive._about import Axis, Curve, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import compute_dtype
-from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
+from deeplossdive._reduction import Reduction, check_reduction, weighted_mean
 from deeplossdive._validation import (
     check_broadcasts_to,
     check_floating,
@@ -18,12 +23,69 @@ from deeplossdive._validation import (
 
 # torch.nn.functional.binary_cross_entropy clamps each log at -100; so do we.
 _LOG_FLOOR = -100.0
+_SMALLEST_UNCLAMPED = math.exp(_LOG_FLOOR)
+"""Below this probability log(p) is clamped at -100: the term is flat, its derivative 0."""
 
 
-def _clamped_log(value: Tensor, positive: Tensor, log_of_safe: Tensor) -> Tensor:
-    # max(log(value), -100) whose gradient is never NaN: where value == 0 the log is taken of a
-    # stand-in (1), so autograd never divides 0 by 0; the clamp then makes the term flat there.
-    return torch.where(positive, log_of_safe, _LOG_FLOOR).clamp_min(_LOG_FLOOR)
+def _bce_terms(probs: Tensor, target: Tensor) -> Tensor:
+    r"""$t \min(-\log p, 100) + (1 - t) \min(-\log(1 - p), 100)$, elementwise.
+
+    As a `lerp` between the two clamped logs: exact for hard targets, and $+0.0$ (never $-0.0$)
+    at a perfect prediction.
+    """
+    neg_log_p = torch.log(probs).neg_().clamp_max_(-_LOG_FLOOR)
+    neg_log_1mp = torch.log1p(-probs).neg_().clamp_max_(-_LOG_FLOOR)
+    return torch.lerp(neg_log_1mp, neg_log_p, target)
+
+
+class _BinaryCrossEntropy(torch.autograd.Function):
+    r"""The loss with the gradient of the value it returns, written by hand.
+
+    The value is torch's (each log clamped at $-100$); the gradient is
+    $w\,[(1 - t)/(1 - p) - t/p]$ with each term 0 where its log is clamped, where torch's
+    divides by $\max(p(1 - p), 10^{-12})$. torch's kernel is not used: it checks that every
+    probability is in $[0, 1]$, which on a GPU is a device-side assertion even with the value
+    checks off. `reduction` is `"none"`, `"sum"` or the plain `"mean"`. Saves the inputs, no
+    intermediate; second derivatives are not implemented (`once_differentiable`).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, probs: Tensor, target: Tensor, weight: Tensor | None, reduction: str
+    ) -> Tensor:
+        loss = _bce_terms(probs, target)
+        if weight is not None:
+            loss.mul_(weight)
+        ctx.save_for_backward(probs, target, weight)
+        ctx.reduction = reduction
+        if reduction == "sum":
+            return loss.sum()
+        if reduction == "mean":
+            return loss.mean()
+        return loss
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        probs, target, weight = ctx.saved_tensors
+        if ctx.reduction == "mean":
+            grad = grad / max(probs.numel(), 1)
+        grad_probs = grad_target = grad_weight = None
+        if ctx.needs_input_grad[0]:
+            negative = torch.where(probs < 1, (1 - target) / (1 - probs), 0.0)
+            positive = torch.where(probs >= _SMALLEST_UNCLAMPED, target / probs, 0.0)
+            grad_probs = negative.sub_(positive).mul_(grad)
+            if weight is not None:
+                grad_probs.mul_(weight)
+        if ctx.needs_input_grad[1]:
+            log_p = torch.log(probs).clamp_min_(_LOG_FLOOR)
+            log_1mp = torch.log1p(-probs).clamp_min_(_LOG_FLOOR)
+            grad_target = log_1mp.sub_(log_p).mul_(grad)
+            if weight is not None:
+                grad_target.mul_(weight)
+        if ctx.needs_input_grad[2]:
+            grad_weight = _bce_terms(probs, target).mul_(grad)
+        return grad_probs, grad_target, grad_weight, None
 
 
 def _expanded_weight(
@@ -32,6 +94,10 @@ def _expanded_weight(
     check_floating(fn, name, weight)
     check_broadcasts_to(fn, name, weight, ref_name, ref)
     return weight.to(device=ref.device, dtype=dtype).expand(ref.shape)
+
+
+def _as(tensor: Tensor, dtype: torch.dtype) -> Tensor:
+    return tensor if tensor.dtype == dtype else tensor.to(dtype)
 
 
 def binary_cross_entropy(
@@ -67,7 +133,9 @@ def binary_cross_entropy(
     $\partial \ell / \partial p = w\,[(1 - t)/(1 - p) - t/p]$, wherever the clamp is inactive
     (torch's equals it wherever $p(1 - p) \ge 10^{-12}$). Where a log is clamped, that term is
     flat and contributes 0, so values and gradients stay finite at $p \in \{0, 1\}$; there torch
-    returns $(p - t)/10^{-12}$ instead. float16 and bfloat16 inputs are computed in float32 and
+    returns $(p - t)/10^{-12}$ instead. This gradient is written by hand (one pass over the saved
+    inputs, where autograd through the clamped logs would take a dozen): first derivatives only,
+    a second one raises an error. float16 and bfloat16 inputs are computed in float32 and
     returned in the input dtype.
 
     Args:
@@ -118,15 +186,14 @@ def binary_cross_entropy(
     check_in_unit_interval(fn, "probs", probs)
     check_in_unit_interval(fn, "target", target)
 
-    p = probs.to(dtype)
-    t = target.to(dtype)
-    above_zero = p > 0
-    below_one = p < 1
-    log_p = _clamped_log(p, above_zero, torch.log(torch.where(above_zero, p, 1.0)))
-    log_1mp = _clamped_log(1 - p, below_one, torch.log1p(-torch.where(below_one, p, 0.0)))
-    # Written as a difference so that a perfect prediction gives +0.0, not -0.0.
-    loss = -t * log_p - (1 - t) * log_1mp
-    return reduce_loss(loss, reduction, weight=weights).to(probs.dtype)
+    p, t = _as(probs, dtype), _as(target, dtype)
+    if reduction == "mean" and weights is not None:
+        total = _BinaryCrossEntropy.apply(p, t, weights, "sum")  # type: ignore[no-untyped-call]
+        return _as(weighted_mean(total, weights.sum()), probs.dtype)
+    if reduction == "mean" and p.numel() == 0:
+        reduction = "sum"  # the mean of nothing is 0 (torch: NaN)
+    loss: Tensor = _BinaryCrossEntropy.apply(p, t, weights, reduction)  # type: ignore[no-untyped-call]
+    return _as(loss, probs.dtype)
 
 
 def binary_cross_entropy_with_logits(
@@ -215,58 +282,31 @@ def binary_cross_entropy_with_logits(
     )
     check_in_unit_interval(fn, "target", target)
 
-    x = logits.to(dtype)
-    t = target.to(dtype)
-    positive_term = t * F.logsigmoid(x)
-    if pos_weights is not None:
-        positive_term = pos_weights * positive_term
-    loss = -(positive_term + (1 - t) * F.logsigmoid(-x))
-    return reduce_loss(loss, reduction, weight=weights).to(logits.dtype)
+    x, t = _as(logits, dtype), _as(target, dtype)
+
+    def torch_bce(torch_reduction: str) -> Tensor:
+        return F.binary_cross_entropy_with_logits(
+            x, t, weight=weights, pos_weight=pos_weights, reduction=torch_reduction
+        )
+
+    if reduction == "mean" and weights is not None:
+        return _as(weighted_mean(torch_bce("sum"), weights.sum()), logits.dtype)
+    if reduction == "mean" and x.numel() == 0:
+        reduction = "sum"  # the mean of nothing is 0 (torch: NaN)
+    return _as(torch_bce(reduction), logits.dtype)
 
 
-class BCELoss(Loss[Reduction]):
-    """Module form of [`binary_cross_entropy`][deeplossdive.functional.binary_cross_entropy].
-
-    Args:
-        weight: Optional weights of a shape that broadcasts to the input without enlarging it;
-            stored as a buffer.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - probs: any shape, values in $[0, 1]$.
-        - target: the shape of `probs`, floating point in $[0, 1]$.
-        - output: scalar, or the shape of `probs` for `"none"`.
-    """
-
-    weight: Tensor | None
+class BCELoss(Loss[Reduction], function=binary_cross_entropy):
+    """Module form of [`binary_cross_entropy`][deeplossdive.functional.binary_cross_entropy]."""
 
     def __init__(self, *, weight: Tensor | None = None, reduction: Reduction = "mean") -> None:
-        super().__init__(reduction=reduction)
-        self.register_weight("weight", weight)
-
-    def forward(self, probs: Tensor, target: Tensor) -> Tensor:
-        return binary_cross_entropy(probs, target, weight=self.weight, reduction=self.reduction)
+        super().__init__(locals())
 
 
-class BCEWithLogitsLoss(Loss[Reduction]):
+class BCEWithLogitsLoss(Loss[Reduction], function=binary_cross_entropy_with_logits):
     """Module form of
     [`binary_cross_entropy_with_logits`][deeplossdive.functional.binary_cross_entropy_with_logits].
-
-    Args:
-        weight: Optional weights of a shape that broadcasts to the input without enlarging it;
-            stored as a buffer.
-        pos_weight: Optional weights of the positive term, same shape rule ($(C)$ along the
-            last dimension); stored as a buffer.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - logits: any shape.
-        - target: the shape of `logits`, floating point in $[0, 1]$.
-        - output: scalar, or the shape of `logits` for `"none"`.
     """
-
-    weight: Tensor | None
-    pos_weight: Tensor | None
 
     def __init__(
         self,
@@ -275,15 +315,42 @@ class BCEWithLogitsLoss(Loss[Reduction]):
         pos_weight: Tensor | None = None,
         reduction: Reduction = "mean",
     ) -> None:
-        super().__init__(reduction=reduction)
-        self.register_weight("weight", weight)
-        self.register_weight("pos_weight", pos_weight)
+        super().__init__(locals())
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+
+def _bce(target: float) -> Curve:
+    return lambda p: binary_cross_entropy(p, torch.full_like(p, target), reduction="none")
+
+
+def _bce_with_logits(pos_weight: float | None) -> Curve:
+    def loss(x: Tensor) -> Tensor:
+        weight = None if pos_weight is None else torch.tensor(pos_weight, dtype=x.dtype)
         return binary_cross_entropy_with_logits(
-            logits,
-            target,
-            weight=self.weight,
-            pos_weight=self.pos_weight,
-            reduction=self.reduction,
+            x, torch.ones_like(x), pos_weight=weight, reduction="none"
         )
+
+    return loss
+
+
+describe(
+    binary_cross_entropy,
+    family="Classification",
+    task="Binary, multi-label",
+    torch="`F.binary_cross_entropy`",
+    plot=Plot(
+        Axis("$p$", (0.02, 0.98), "$p$"),
+        "A predicted probability $p$ against a hard target 1 and a soft target 0.7.",
+        {"t = 1": _bce(1.0), "t = 0.7": _bce(0.7)},
+    ),
+)
+describe(
+    binary_cross_entropy_with_logits,
+    family="Classification",
+    task="Binary, multi-label",
+    torch="`F.binary_cross_entropy_with_logits`",
+    plot=Plot(
+        Axis("$y \\cdot x$", (-5.0, 5.0), "$x$"),
+        "Target $t = 1$, so the margin $y \\cdot x$ with $y = 2t - 1$ is the logit $x$.",
+        {"pos_weight = None": _bce_with_logits(None), "pos_weight = 4": _bce_with_logits(4.0)},
+    ),
+)

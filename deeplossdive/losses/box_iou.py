@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
+from deeplossdive._about import Axis, Curve, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
+    POSITIVE_FINITE,
     check_boxes,
     check_floating,
+    check_interval,
     check_min_ndim,
-    check_positive_finite,
     check_same_shape,
 )
 
@@ -31,7 +34,7 @@ def _boxes(fn: str, boxes1: Tensor, boxes2: Tensor, eps: float, reduction: str) 
             f"got shape {tuple(boxes1.shape)}"
         )
     check_same_shape(fn, "boxes2", boxes2, "boxes1", boxes1)
-    check_positive_finite(fn, "eps", eps)
+    check_interval(fn, "eps", eps, POSITIVE_FINITE)
     check_reduction(fn, reduction)
     check_boxes(fn, "boxes1", boxes1)
     check_boxes(fn, "boxes2", boxes2)
@@ -271,74 +274,56 @@ def complete_box_iou_loss(
     return reduce_loss(loss, reduction).to(boxes1.dtype)
 
 
-class GeneralizedBoxIoULoss(Loss[Reduction]):
+class GeneralizedBoxIoULoss(Loss[Reduction], function=generalized_box_iou_loss):
     """Module form of
     [`generalized_box_iou_loss`][deeplossdive.functional.generalized_box_iou_loss].
-
-    Args:
-        eps: Added to the denominators, $\\varepsilon > 0$.
-        reduction: `"none"` (the default), `"mean"` or `"sum"`.
-
-    Shape:
-        - boxes1: $(\\dots, 4)$.
-        - boxes2: the shape of `boxes1`.
-        - output: $(\\dots)$ for `"none"`, scalar otherwise.
     """
 
     def __init__(self, *, eps: float = 1e-7, reduction: Reduction = "none") -> None:
-        super().__init__(reduction=reduction)
-        self.eps = check_positive_finite(type(self).__name__, "eps", eps)
-
-    def forward(self, boxes1: Tensor, boxes2: Tensor) -> Tensor:
-        return generalized_box_iou_loss(boxes1, boxes2, eps=self.eps, reduction=self.reduction)
-
-    def extra_repr(self) -> str:
-        return f"eps={self.eps}, {super().extra_repr()}"
+        super().__init__(locals(), eps=POSITIVE_FINITE)
 
 
-class DistanceBoxIoULoss(Loss[Reduction]):
-    """Module form of [`distance_box_iou_loss`][deeplossdive.functional.distance_box_iou_loss].
-
-    Args:
-        eps: Added to the denominators, $\\varepsilon > 0$.
-        reduction: `"none"` (the default), `"mean"` or `"sum"`.
-
-    Shape:
-        - boxes1: $(\\dots, 4)$.
-        - boxes2: the shape of `boxes1`.
-        - output: $(\\dots)$ for `"none"`, scalar otherwise.
-    """
+class DistanceBoxIoULoss(Loss[Reduction], function=distance_box_iou_loss):
+    """Module form of [`distance_box_iou_loss`][deeplossdive.functional.distance_box_iou_loss]."""
 
     def __init__(self, *, eps: float = 1e-7, reduction: Reduction = "none") -> None:
-        super().__init__(reduction=reduction)
-        self.eps = check_positive_finite(type(self).__name__, "eps", eps)
-
-    def forward(self, boxes1: Tensor, boxes2: Tensor) -> Tensor:
-        return distance_box_iou_loss(boxes1, boxes2, eps=self.eps, reduction=self.reduction)
-
-    def extra_repr(self) -> str:
-        return f"eps={self.eps}, {super().extra_repr()}"
+        super().__init__(locals(), eps=POSITIVE_FINITE)
 
 
-class CompleteBoxIoULoss(Loss[Reduction]):
-    """Module form of [`complete_box_iou_loss`][deeplossdive.functional.complete_box_iou_loss].
-
-    Args:
-        eps: Added to the denominators, $\\varepsilon > 0$.
-        reduction: `"none"` (the default), `"mean"` or `"sum"`.
-
-    Shape:
-        - boxes1: $(\\dots, 4)$.
-        - boxes2: the shape of `boxes1`.
-        - output: $(\\dots)$ for `"none"`, scalar otherwise.
-    """
+class CompleteBoxIoULoss(Loss[Reduction], function=complete_box_iou_loss):
+    """Module form of [`complete_box_iou_loss`][deeplossdive.functional.complete_box_iou_loss]."""
 
     def __init__(self, *, eps: float = 1e-7, reduction: Reduction = "none") -> None:
-        super().__init__(reduction=reduction)
-        self.eps = check_positive_finite(type(self).__name__, "eps", eps)
+        super().__init__(locals(), eps=POSITIVE_FINITE)
 
-    def forward(self, boxes1: Tensor, boxes2: Tensor) -> Tensor:
-        return complete_box_iou_loss(boxes1, boxes2, eps=self.eps, reduction=self.reduction)
 
-    def extra_repr(self) -> str:
-        return f"eps={self.eps}, {super().extra_repr()}"
+def _box_offset(function: Callable[..., Tensor], height: float = 1.0) -> Curve:
+    """A box of width 1 and the given height, its left edge at u, against the unit square."""
+
+    def loss(u: Tensor) -> Tensor:
+        zeros = torch.zeros_like(u)
+        boxes = torch.stack([u, zeros, u + 1, zeros + height], dim=1)
+        target = torch.tensor([0.0, 0.0, 1.0, 1.0], dtype=u.dtype).expand_as(boxes)
+        return function(boxes, target, reduction="none")
+
+    return loss
+
+
+def _describe(function: Callable[..., Tensor]) -> None:
+    describe(
+        function,
+        family="Regression",
+        task="Box regression (detection)",
+        torch=f"— (`torchvision.ops.{function.__name__}`)",
+        plot=Plot(
+            Axis("$x_1$", (-3.0, 3.0), "$x_1$"),
+            "A predicted box of width 1, its left edge at $x_1$ (moved with it), against the "
+            "unit square $[0, 1]^2$: they overlap for $|x_1| < 1$.",
+            {"unit square": _box_offset(function), "height 0.5": _box_offset(function, 0.5)},
+        ),
+    )
+
+
+_describe(generalized_box_iou_loss)
+_describe(distance_box_iou_loss)
+_describe(complete_box_iou_loss)

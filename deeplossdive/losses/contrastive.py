@@ -5,13 +5,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from deeplossdive._about import Axis, Curve, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
+    NON_NEGATIVE,
     check_floating,
+    check_interval,
     check_ndim,
-    check_non_negative,
     check_same_dtype,
     check_same_shape,
     check_shape,
@@ -92,7 +94,7 @@ def contrastive_loss(
     check_same_dtype(fn, "x2", x2, "x1", x1)
     check_zero_one_labels_dtype(fn, "target", target)
     check_shape(fn, "target", target, (x1.shape[0],), "one label per pair")
-    check_non_negative(fn, "margin", margin)
+    check_interval(fn, "margin", margin, NON_NEGATIVE)
     check_reduction(fn, reduction)
     check_zero_one_labels(fn, "target", target)
 
@@ -106,25 +108,29 @@ def contrastive_loss(
     return reduce_loss(loss, reduction).to(x1.dtype)
 
 
-class ContrastiveLoss(Loss[Reduction]):
-    """Module form of [`contrastive_loss`][deeplossdive.functional.contrastive_loss].
-
-    Args:
-        margin: The margin $m \\ge 0$.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - x1, x2: $(N, D)$.
-        - target: $(N)$, 1 for a similar pair, 0 for a dissimilar one.
-        - output: scalar, or $(N)$ for `"none"`.
-    """
+class ContrastiveLoss(Loss[Reduction], function=contrastive_loss):
+    """Module form of [`contrastive_loss`][deeplossdive.functional.contrastive_loss]."""
 
     def __init__(self, *, margin: float = 1.0, reduction: Reduction = "mean") -> None:
-        super().__init__(reduction=reduction)
-        self.margin = check_non_negative(type(self).__name__, "margin", margin)
+        super().__init__(locals(), margin=NON_NEGATIVE)
 
-    def forward(self, x1: Tensor, x2: Tensor, target: Tensor) -> Tensor:
-        return contrastive_loss(x1, x2, target, margin=self.margin, reduction=self.reduction)
 
-    def extra_repr(self) -> str:
-        return f"margin={self.margin}, {super().extra_repr()}"
+def _pair_at_distance(target: int) -> Curve:
+    def loss(d: Tensor) -> Tensor:
+        x1 = torch.stack([d, torch.zeros_like(d)], dim=1)
+        labels = torch.full_like(d, target, dtype=torch.long)
+        return contrastive_loss(x1, torch.zeros_like(x1), labels, reduction="none")
+
+    return loss
+
+
+describe(
+    contrastive_loss,
+    family="Metric learning",
+    task="Metric learning (pairs)",
+    plot=Plot(
+        Axis("$d$", (0.0, 2.5), "$d$"),
+        "A pair of embeddings at Euclidean distance $d$, margin 1.",
+        {"similar (target 1)": _pair_at_distance(1), "dissimilar (target 0)": _pair_at_distance(0)},
+    ),
+)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from deeplossdive._about import COSINE, Curve, Plot, describe, unit_at_cosine
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
+    NON_NEGATIVE,
+    Interval,
     check_floating,
-    check_in_interval,
+    check_interval,
     check_ndim,
-    check_non_negative,
     check_plus_minus_one,
     check_same_dtype,
     check_same_shape,
@@ -118,36 +120,42 @@ def cosine_embedding_loss(
 
 
 def _check_hyperparameters(fn: str, margin: float, eps: float) -> None:
-    check_in_interval(fn, "margin", margin, -1.0, 1.0)
-    check_non_negative(fn, "eps", eps)
+    check_interval(fn, "margin", margin, Interval(-1.0, 1.0))
+    check_interval(fn, "eps", eps, NON_NEGATIVE)
 
 
-class CosineEmbeddingLoss(Loss[Reduction]):
-    """Module form of [`cosine_embedding_loss`][deeplossdive.functional.cosine_embedding_loss].
-
-    Args:
-        margin: The cosine margin $m \\in [-1, 1]$.
-        eps: The $\\epsilon \\ge 0$ added to each squared norm.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - x1, x2: $(N, D)$.
-        - target: $(N)$, $+1$ for a similar pair, $-1$ for a dissimilar one.
-        - output: scalar, or $(N)$ for `"none"`.
-    """
+class CosineEmbeddingLoss(Loss[Reduction], function=cosine_embedding_loss):
+    """Module form of [`cosine_embedding_loss`][deeplossdive.functional.cosine_embedding_loss]."""
 
     def __init__(
         self, *, margin: float = 0.0, eps: float = _EPS, reduction: Reduction = "mean"
     ) -> None:
-        super().__init__(reduction=reduction)
-        _check_hyperparameters(type(self).__name__, margin, eps)
-        self.margin = float(margin)
-        self.eps = float(eps)
+        super().__init__(locals(), margin=Interval(-1.0, 1.0), eps=NON_NEGATIVE)
 
-    def forward(self, x1: Tensor, x2: Tensor, target: Tensor) -> Tensor:
-        return cosine_embedding_loss(
-            x1, x2, target, margin=self.margin, eps=self.eps, reduction=self.reduction
-        )
 
-    def extra_repr(self) -> str:
-        return f"margin={self.margin}, eps={self.eps}, {super().extra_repr()}"
+def _pair_at_cosine(target: int, margin: float = 0.0) -> Curve:
+    def loss(c: Tensor) -> Tensor:
+        x1 = unit_at_cosine(c)
+        x2 = torch.zeros_like(x1)
+        x2[:, 0] = 1.0
+        labels = torch.full_like(c, target, dtype=torch.long)
+        return cosine_embedding_loss(x1, x2, labels, margin=margin, reduction="none")
+
+    return loss
+
+
+describe(
+    cosine_embedding_loss,
+    family="Metric learning",
+    task="Metric learning (pairs)",
+    torch="`F.cosine_embedding_loss`",
+    plot=Plot(
+        COSINE,
+        "A pair of unit vectors at cosine $\\cos\\theta$.",
+        {
+            "target +1": _pair_at_cosine(1),
+            "target −1, margin 0": _pair_at_cosine(-1),
+            "target −1, margin 0.5": _pair_at_cosine(-1, margin=0.5),
+        },
+    ),
+)

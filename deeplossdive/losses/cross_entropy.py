@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from deeplossdive._about import P_T, TWO_CLASSES, Axis, Plot, class0, describe, two_class
 from deeplossdive._base import Loss
-from deeplossdive._numerics import upcast
+from deeplossdive._numerics import LOW_PRECISION
 from deeplossdive._reduction import Reduction, check_reduction, weighted_mean
 from deeplossdive._validation import (
+    UNIT,
     check_class_indices,
     check_class_or_probability_target,
     check_class_target,
     check_class_weight,
     check_floating,
     check_integer,
+    check_interval,
     check_min_ndim,
     check_non_positive_log_probabilities,
     check_num_classes,
     check_probability_rows,
-    check_unit_interval,
 )
 
 _BINARY_HINT = "one logit per sample is a binary problem: use binary_cross_entropy_with_logits"
@@ -76,7 +80,9 @@ def cross_entropy(
     its class index. Without `weight` the two agree.
 
     The computation is torch's fused kernel; this function adds the checks. float16 and bfloat16
-    inputs are computed in float32 (as under autocast) and returned in the input dtype.
+    logits go to it as they are, without a float32 copy (which would double the memory): its
+    log-softmax and NLL accumulate in float32 and round only what they return, and the mean is
+    taken in float32. The result has the input dtype.
 
     Args:
         logits: Unnormalised scores (not probabilities), shape $(N, C)$ or
@@ -129,7 +135,7 @@ def cross_entropy(
     check_min_ndim(fn, "logits", logits, 2, "(N, C, ...)")
     num_classes = check_num_classes(fn, "logits", logits, _BINARY_HINT)
     probabilities = check_class_or_probability_target(fn, "logits", logits, target)
-    check_unit_interval(fn, "label_smoothing", label_smoothing)
+    check_interval(fn, "label_smoothing", label_smoothing, UNIT)
     check_reduction(fn, reduction)
     if weight is not None:
         check_class_weight(fn, "weight", weight, num_classes)
@@ -143,32 +149,43 @@ def cross_entropy(
     else:
         check_class_indices(fn, target, num_classes, ignore_index)
 
-    work = upcast(logits)
-    weight = None if weight is None else _as(weight, work.dtype)
+    # No float32 copy of float16/bfloat16 logits: torch's log-softmax and NLL kernels accumulate
+    # in float32 and round only their outputs.
+    work_weight = None if weight is None else _as(weight, logits.dtype)
     if probabilities:
-        target = _as(target, work.dtype)
+        target = _as(target, logits.dtype)
     elif target.dtype != torch.long:
         target = target.long()
 
     def torch_ce(torch_reduction: str) -> Tensor:
         return F.cross_entropy(
-            work,
+            logits,
             target,
-            weight=weight,
+            weight=work_weight,
             ignore_index=ignore_index,
             label_smoothing=label_smoothing,
             reduction=torch_reduction,
         )
 
     if reduction != "mean":
-        return _as(torch_ce(reduction), logits.dtype)
-    if probabilities:
-        if weight is None:
-            return _as(torch_ce("mean"), logits.dtype)
-        denominator = (target.movedim(1, -1) * weight).sum()
+        return torch_ce(reduction)
+    if probabilities and weight is None:
+        return torch_ce("mean")
+    total = _total(torch_ce, logits)
+    wide = None if weight is None else _as(weight, total.dtype)
+    if probabilities and wide is not None:
+        denominator = (target.movedim(1, -1) * wide).sum(dtype=total.dtype)
     else:
-        denominator = _class_weight_total(target, weight, ignore_index)
-    return _as(weighted_mean(torch_ce("sum"), denominator), logits.dtype)
+        denominator = _class_weight_total(target, wide, ignore_index)
+    return _as(weighted_mean(total, denominator), logits.dtype)
+
+
+def _total(loss: Callable[[str], Tensor], scores: Tensor) -> Tensor:
+    """The sum of the unreduced loss, in float32 for float16/bfloat16 scores: a float16 sum of
+    a large map overflows (65504), a bfloat16 one is rounded to 3 digits before the division."""
+    if scores.dtype in LOW_PRECISION:
+        return loss("none").sum(dtype=torch.float32)
+    return loss("sum")
 
 
 def nll_loss(
@@ -195,8 +212,9 @@ def nll_loss(
     [`torch.nn.functional.nll_loss`](https://pytorch.org/docs/stable/generated/torch.nn.functional.nll_loss.html),
     except that torch's all-ignored `"mean"` is NaN. The loss only picks an entry and negates
     it: given probabilities instead of log-probabilities it would minimise $-p_{y_n}$, so the
-    value checks reject positive entries. float16 and bfloat16 inputs are computed in float32
-    and returned in the input dtype.
+    value checks reject positive entries. float16 and bfloat16 inputs go to torch's kernel as
+    they are (it picks entries and sums in float32); the mean is taken in float32 and the result
+    has the input dtype.
 
     Args:
         log_probs: Log-probabilities (values $\le 0$), shape $(N, C)$ or $(N, C, d_1, \dots)$,
@@ -243,38 +261,28 @@ def nll_loss(
     check_non_positive_log_probabilities(fn, "log_probs", log_probs)
 
     # torch's CPU backward of nll_loss on (N, C, d1, d2, ...) raises "grad_input must be
-    # contiguous" for a permuted input such as log_softmax(out, -1).permute(0, 3, 1, 2).
-    work = upcast(log_probs).contiguous()
-    weight = None if weight is None else _as(weight, work.dtype)
+    # contiguous" for a permuted input such as log_softmax(out, -1).permute(0, 3, 1, 2). No
+    # float32 copy of float16/bfloat16 input: the kernel picks entries and sums in float32.
+    work = log_probs.contiguous()
+    work_weight = None if weight is None else _as(weight, work.dtype)
     if target.dtype != torch.long:
         target = target.long()
-    if reduction != "mean":
-        loss = F.nll_loss(
-            work, target, weight=weight, ignore_index=ignore_index, reduction=reduction
+
+    def torch_nll(torch_reduction: str) -> Tensor:
+        return F.nll_loss(
+            work, target, weight=work_weight, ignore_index=ignore_index, reduction=torch_reduction
         )
-        return _as(loss, log_probs.dtype)
-    total = F.nll_loss(work, target, weight=weight, ignore_index=ignore_index, reduction="sum")
-    denominator = _class_weight_total(target, weight, ignore_index)
+
+    if reduction != "mean":
+        return torch_nll(reduction)
+    total = _total(torch_nll, work)
+    wide = None if weight is None else _as(weight, total.dtype)
+    denominator = _class_weight_total(target, wide, ignore_index)
     return _as(weighted_mean(total, denominator), log_probs.dtype)
 
 
-class CrossEntropyLoss(Loss[Reduction]):
-    r"""Module form of [`cross_entropy`][deeplossdive.functional.cross_entropy].
-
-    Args:
-        weight: Optional per-class weights, shape $(C)$; stored as a buffer.
-        ignore_index: Class-index target value to ignore.
-        label_smoothing: $\varepsilon \in [0, 1]$.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - logits: $(N, C)$ or $(N, C, d_1, \dots)$.
-        - target: $(N)$ or $(N, d_1, \dots)$, integer class indices; or the shape of `logits`,
-          floating-point probabilities.
-        - output: scalar, or $(N)$ / $(N, d_1, \dots)$ for `"none"`.
-    """
-
-    weight: Tensor | None
+class CrossEntropyLoss(Loss[Reduction], function=cross_entropy):
+    """Module form of [`cross_entropy`][deeplossdive.functional.cross_entropy]."""
 
     def __init__(
         self,
@@ -284,44 +292,11 @@ class CrossEntropyLoss(Loss[Reduction]):
         label_smoothing: float = 0.0,
         reduction: Reduction = "mean",
     ) -> None:
-        super().__init__(reduction=reduction)
-        name = type(self).__name__
-        self.register_weight("weight", weight)
-        self.ignore_index = ignore_index
-        self.label_smoothing = check_unit_interval(name, "label_smoothing", label_smoothing)
-
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return cross_entropy(
-            logits,
-            target,
-            weight=self.weight,
-            ignore_index=self.ignore_index,
-            label_smoothing=self.label_smoothing,
-            reduction=self.reduction,
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}, "
-            f"{super().extra_repr()}"
-        )
+        super().__init__(locals(), label_smoothing=UNIT)
 
 
-class NLLLoss(Loss[Reduction]):
-    r"""Module form of [`nll_loss`][deeplossdive.functional.nll_loss].
-
-    Args:
-        weight: Optional per-class weights, shape $(C)$; stored as a buffer.
-        ignore_index: Target value to ignore.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - log_probs: $(N, C)$ or $(N, C, d_1, \dots)$.
-        - target: $(N)$ or $(N, d_1, \dots)$, integer class indices.
-        - output: scalar, or the shape of `target` for `"none"`.
-    """
-
-    weight: Tensor | None
+class NLLLoss(Loss[Reduction], function=nll_loss):
+    """Module form of [`nll_loss`][deeplossdive.functional.nll_loss]."""
 
     def __init__(
         self,
@@ -330,18 +305,36 @@ class NLLLoss(Loss[Reduction]):
         ignore_index: int = -100,
         reduction: Reduction = "mean",
     ) -> None:
-        super().__init__(reduction=reduction)
-        self.register_weight("weight", weight)
-        self.ignore_index = ignore_index
+        super().__init__(locals())
 
-    def forward(self, log_probs: Tensor, target: Tensor) -> Tensor:
-        return nll_loss(
-            log_probs,
-            target,
-            weight=self.weight,
-            ignore_index=self.ignore_index,
-            reduction=self.reduction,
-        )
 
-    def extra_repr(self) -> str:
-        return f"ignore_index={self.ignore_index}, {super().extra_repr()}"
+def _nll(log_p: Tensor) -> Tensor:
+    log_probs = torch.stack([log_p, torch.log1p(-torch.exp(log_p))], dim=1)
+    return nll_loss(log_probs, class0(log_p), reduction="none")
+
+
+describe(
+    cross_entropy,
+    family="Classification",
+    task="Multi-class, segmentation",
+    torch="`F.cross_entropy`",
+    plot=Plot(
+        P_T,
+        TWO_CLASSES,
+        {
+            "cross-entropy": two_class(cross_entropy),
+            "label_smoothing = 0.1": two_class(cross_entropy, label_smoothing=0.1),
+        },
+    ),
+)
+describe(
+    nll_loss,
+    family="Classification",
+    task="Multi-class, segmentation",
+    torch="`F.nll_loss`",
+    plot=Plot(
+        Axis("$p_t$", (0.01, 0.99), "$\\log p_t$", torch.log),
+        "Two classes, log-probabilities $(\\log p_t, \\log(1 - p_t))$, target class 0.",
+        {"nll_loss": _nll},
+    ),
+)

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from deeplossdive._about import (
+    OVERLAP,
+    SEGMENTATION_SETUP,
+    Plot,
+    describe,
+    sigmoid_small_object,
+    softmax_small_object,
+)
 from deeplossdive._base import Loss
 from deeplossdive._reduction import Reduction
-from deeplossdive.losses._overlap import (
-    Aggregation,
-    EmptyPolicy,
-    OverlapStatistics,
-    aggregate,
-    check_overlap_options,
-    overlap_loss,
-    sigmoid_statistics,
-    softmax_statistics,
+from deeplossdive._validation import NON_NEGATIVE_FINITE
+from deeplossdive.losses._overlap import Aggregation, EmptyPolicy, OverlapStatistics
+from deeplossdive.losses._overlap_pipeline import (
+    Classes,
+    OverlapOptions,
+    overlap,
 )
 
 
@@ -115,27 +120,9 @@ def dice_loss(
         Class 0 has $TP = 0.75 + 0.25 = 1$, $FP = 0.5$, $FN = 1$: $1 - 2/3.5 = 0.4286$.
         Class 1 has $TP = 1.5$, $FP = 1$, $FN = 0.5$: $1 - 3/4.5 = 0.3333$.
     """
-    fn = "dice_loss"
-    smooth = check_overlap_options(
-        fn,
-        smooth=smooth,
-        aggregation=aggregation,
-        empty=empty,
-        reduction=reduction,
-        distributed=distributed,
-    )
-    stats = softmax_statistics(
-        fn, logits, target, include_background=include_background, ignore_index=ignore_index
-    )
-    stats = aggregate(stats, aggregation, distributed=distributed)
-    loss = overlap_loss(
-        *_dice_ratio(stats, smooth),
-        stats,
-        empty=empty,
-        reduction=reduction,
-        over_ranks=distributed and aggregation == "per_image",
-    )
-    return loss.to(logits.dtype)
+    options = OverlapOptions(smooth, aggregation, empty, reduction, distributed)
+    classes = Classes(include_background, ignore_index)
+    return overlap("dice_loss", _dice_ratio, logits, target, options, classes)
 
 
 def sigmoid_dice_loss(
@@ -151,53 +138,35 @@ def sigmoid_dice_loss(
 ) -> Tensor:
     r"""Soft Dice loss of the sigmoid of `logits`, per (image, channel): binary and multi-label.
 
-    Each channel $c$ is its own binary mask (the V-Net loss of
-    [Milletari et al., 2016](https://arxiv.org/abs/1606.04797), linear form, per channel). With
-    $p = \sigma(x)$, targets $g \in [0, 1]$ and the soft counts of image $n$ and channel $c$
-    summed over its pixels $i$,
-    $TP_{nc} = \sum_i \min(p_{nci}, g_{nci})$, $FP_{nc} = \sum_i \max(p_{nci} - g_{nci}, 0)$
-    and $FN_{nc} = \sum_i \max(g_{nci} - p_{nci}, 0)$ (for hard targets, $\sum_i p g$,
-    $\sum_i p (1 - g)$ and $\sum_i (1 - p) g$; for soft ones, the counts of
-    [Wang et al., 2023](https://arxiv.org/abs/2303.16296), so that the loss is smallest at
-    $p = g$), the unreduced loss is
+    The loss $\ell_{nc}$ of [`dice_loss`][deeplossdive.functional.dice_loss], with each channel
+    $c$ its own binary mask (the V-Net loss of
+    [Milletari et al., 2016](https://arxiv.org/abs/1606.04797), linear form, per channel):
+    $p = \sigma(x)$, targets $g \in [0, 1]$, and these soft counts of image $n$ and channel $c$,
+    summed over its pixels $i$:
 
     $$
-    \ell_{nc} = 1 - \frac{2\,TP_{nc} + s}{2\,TP_{nc} + FP_{nc} + FN_{nc} + s}.
+    TP_{nc} = \sum_i \min(p_{nci}, g_{nci}), \quad FP_{nc} = \sum_i \max(p_{nci} - g_{nci}, 0),
+    \quad FN_{nc} = \sum_i \max(g_{nci} - p_{nci}, 0).
     $$
 
-    `aggregation`, `empty` and the reductions are those of
-    [`dice_loss`][deeplossdive.functional.dice_loss]. There is no background class (every
-    channel is a label: select channels by slicing) and no `ignore_index` (the target is a float
-    mask). $1 - p$ is computed as $\sigma(-x)$, exact where $p$ rounds to 1. float16 and bfloat16
-    inputs are computed in float32 and the result is returned in the input dtype.
+    For hard targets they are $\sum_i p g$, $\sum_i p (1 - g)$ and $\sum_i (1 - p) g$; for soft
+    ones, the counts of [Wang et al., 2023](https://arxiv.org/abs/2303.16296), so that the loss
+    is smallest at $p = g$. $1 - p$ is computed as $\sigma(-x)$, exact where $p$ rounds to 1.
+
+    `smooth`, `aggregation`, `empty`, `reduction` and `distributed`, the shapes and the dtype of
+    the result are those of [`dice_loss`][deeplossdive.functional.dice_loss], with the $C$
+    channels in place of its $C'$ classes. There is no background class (every channel is a
+    label: select channels by slicing) and no `ignore_index` (the target is a float mask).
 
     Args:
         logits: Unnormalised scores, shape $(N, C, d_1, \dots)$ or $(N, C)$; $C = 1$ for a
             binary mask.
         target: Targets in $[0, 1]$ (hard or soft), floating point, the shape of `logits`.
-        smooth: $s \ge 0$, added to the numerator and the denominator.
-        aggregation: `"per_image"` (a ratio per image and channel) or `"batch"` (counts summed
-            over the images, a ratio per channel).
-        empty: Score of an entry with empty target and empty prediction: `"one"`, `"zero"` or
-            `"ignore"`; or `"ignore_absent"`: leave out every entry whose target is empty,
-            whatever is predicted.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-        distributed: Compute the loss of the global batch of a `torch.distributed` process
-            group, on every rank: `"batch"` sums the counts over the ranks before the ratio,
-            `"per_image"` averages over the images of every rank. The value is that of one
-            process given the concatenated batch, and DDP's averaging of the gradients makes
-            them that process's too (the "Losses under DDP" guide). Only `"mean"` and `"sum"`;
-            outside a process group (or with one process) the ordinary loss.
-
-    Returns:
-        The loss: shape $(N, C)$ for `"none"` with `"per_image"`, $(C)$ for `"none"` with
-        `"batch"`, a scalar otherwise.
 
     Raises:
         TypeError: `logits` or `target` is not floating point.
-        ValueError: Shapes differ, `logits` has fewer than 2 dimensions, `smooth` negative or
-            infinite, an unknown `aggregation`, `empty` or `reduction`, `reduction="none"` with
-            `distributed=True`, or (with value checks on) a target outside $[0, 1]$.
+        ValueError: Shapes differ, `logits` has fewer than 2 dimensions, an option is invalid
+            (as for `dice_loss`), or (with value checks on) a target is outside $[0, 1]$.
 
     Examples:
         One binary mask of four pixels with $p = (0.75, 0.5, 0.5, 0.25)$:
@@ -212,43 +181,12 @@ def sigmoid_dice_loss(
 
         $TP = 1.25$, $FP = FN = 0.75$: $1 - 2.5/4 = 0.375$.
     """
-    fn = "sigmoid_dice_loss"
-    smooth = check_overlap_options(
-        fn,
-        smooth=smooth,
-        aggregation=aggregation,
-        empty=empty,
-        reduction=reduction,
-        distributed=distributed,
-    )
-    stats = aggregate(sigmoid_statistics(fn, logits, target), aggregation, distributed=distributed)
-    loss = overlap_loss(
-        *_dice_ratio(stats, smooth),
-        stats,
-        empty=empty,
-        reduction=reduction,
-        over_ranks=distributed and aggregation == "per_image",
-    )
-    return loss.to(logits.dtype)
+    options = OverlapOptions(smooth, aggregation, empty, reduction, distributed)
+    return overlap("sigmoid_dice_loss", _dice_ratio, logits, target, options)
 
 
-class DiceLoss(Loss[Reduction]):
-    """Module form of [`dice_loss`][deeplossdive.functional.dice_loss].
-
-    Args:
-        smooth: $s \\ge 0$, added to the numerator and the denominator.
-        include_background: Whether class 0 takes part.
-        aggregation: `"per_image"` or `"batch"`.
-        ignore_index: Target value to ignore.
-        empty: `"one"`, `"zero"`, `"ignore"` or `"ignore_absent"`.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-        distributed: The loss of the global batch of the process group (`"mean"`, `"sum"`).
-
-    Shape:
-        - logits: $(N, C, d_1, \\dots)$ or $(N, C)$.
-        - target: $(N, d_1, \\dots)$ or $(N)$, integer class indices.
-        - output: scalar; for `"none"`, $(N, C')$ per image or $(C')$ per batch.
-    """
+class DiceLoss(Loss[Reduction], function=dice_loss):
+    """Module form of [`dice_loss`][deeplossdive.functional.dice_loss]."""
 
     def __init__(
         self,
@@ -261,58 +199,11 @@ class DiceLoss(Loss[Reduction]):
         reduction: Reduction = "mean",
         distributed: bool = False,
     ) -> None:
-        super().__init__(reduction=reduction)
-        self.smooth = check_overlap_options(
-            type(self).__name__,
-            smooth=smooth,
-            aggregation=aggregation,
-            empty=empty,
-            reduction=reduction,
-            distributed=distributed,
-        )
-        self.include_background = include_background
-        self.aggregation: Aggregation = aggregation
-        self.ignore_index = ignore_index
-        self.empty: EmptyPolicy = empty
-        self.distributed = distributed
-
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return dice_loss(
-            logits,
-            target,
-            smooth=self.smooth,
-            include_background=self.include_background,
-            aggregation=self.aggregation,
-            ignore_index=self.ignore_index,
-            empty=self.empty,
-            reduction=self.reduction,
-            distributed=self.distributed,
-        )
-
-    def extra_repr(self) -> str:
-        distributed = ", distributed=True" if self.distributed else ""
-        return (
-            f"smooth={self.smooth}, include_background={self.include_background}, "
-            f"aggregation={self.aggregation!r}, ignore_index={self.ignore_index}, "
-            f"empty={self.empty!r}, {super().extra_repr()}{distributed}"
-        )
+        super().__init__(locals(), smooth=NON_NEGATIVE_FINITE)
 
 
-class SigmoidDiceLoss(Loss[Reduction]):
-    """Module form of [`sigmoid_dice_loss`][deeplossdive.functional.sigmoid_dice_loss].
-
-    Args:
-        smooth: $s \\ge 0$, added to the numerator and the denominator.
-        aggregation: `"per_image"` or `"batch"`.
-        empty: `"one"`, `"zero"`, `"ignore"` or `"ignore_absent"`.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-        distributed: The loss of the global batch of the process group (`"mean"`, `"sum"`).
-
-    Shape:
-        - logits: $(N, C, d_1, \\dots)$ or $(N, C)$.
-        - target: the shape of `logits`, floating point in $[0, 1]$.
-        - output: scalar; for `"none"`, $(N, C)$ per image or $(C)$ per batch.
-    """
+class SigmoidDiceLoss(Loss[Reduction], function=sigmoid_dice_loss):
+    """Module form of [`sigmoid_dice_loss`][deeplossdive.functional.sigmoid_dice_loss]."""
 
     def __init__(
         self,
@@ -323,33 +214,33 @@ class SigmoidDiceLoss(Loss[Reduction]):
         reduction: Reduction = "mean",
         distributed: bool = False,
     ) -> None:
-        super().__init__(reduction=reduction)
-        self.smooth = check_overlap_options(
-            type(self).__name__,
-            smooth=smooth,
-            aggregation=aggregation,
-            empty=empty,
-            reduction=reduction,
-            distributed=distributed,
-        )
-        self.aggregation: Aggregation = aggregation
-        self.empty: EmptyPolicy = empty
-        self.distributed = distributed
+        super().__init__(locals(), smooth=NON_NEGATIVE_FINITE)
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return sigmoid_dice_loss(
-            logits,
-            target,
-            smooth=self.smooth,
-            aggregation=self.aggregation,
-            empty=self.empty,
-            reduction=self.reduction,
-            distributed=self.distributed,
-        )
 
-    def extra_repr(self) -> str:
-        distributed = ", distributed=True" if self.distributed else ""
-        return (
-            f"smooth={self.smooth}, aggregation={self.aggregation!r}, empty={self.empty!r}, "
-            f"{super().extra_repr()}{distributed}"
-        )
+describe(
+    dice_loss,
+    family="Segmentation",
+    task="Segmentation (multi-class)",
+    plot=Plot(
+        OVERLAP,
+        SEGMENTATION_SETUP + " Two classes (softmax): the curves differ by whether the "
+        "background class takes part in the mean.",
+        {
+            f"include_background={flag}": softmax_small_object(dice_loss, include_background=flag)
+            for flag in (False, True)
+        },
+    ),
+)
+describe(
+    sigmoid_dice_loss,
+    family="Segmentation",
+    task="Segmentation (binary, multi-label)",
+    plot=Plot(
+        OVERLAP,
+        SEGMENTATION_SETUP + " One channel.",
+        {
+            "smooth = 1e-5": sigmoid_small_object(sigmoid_dice_loss),
+            "smooth = 1": sigmoid_small_object(sigmoid_dice_loss, smooth=1.0),
+        },
+    ),
+)

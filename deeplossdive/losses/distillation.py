@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from deeplossdive._about import Axis, Curve, Plot, describe, logit
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
-from deeplossdive._reduction import KL_REDUCTIONS, KLReduction, check_kl_reduction, reduce_loss
+from deeplossdive._reduction import KLReduction, check_kl_reduction, reduce_loss
 from deeplossdive._validation import (
+    POSITIVE_FINITE,
     check_floating,
+    check_interval,
     check_min_ndim,
     check_num_classes,
-    check_positive_finite,
     check_same_shape,
 )
 
@@ -106,7 +109,7 @@ def distillation_loss(
     check_min_ndim(fn, "student_logits", student_logits, 2, "(N, C, ...)")
     check_same_shape(fn, "teacher_logits", teacher_logits, "student_logits", student_logits)
     check_num_classes(fn, "student_logits", student_logits)
-    check_positive_finite(fn, "temperature", temperature)
+    check_interval(fn, "temperature", temperature, POSITIVE_FINITE)
     check_kl_reduction(fn, reduction)
 
     work = upcast(student_logits)
@@ -135,16 +138,18 @@ def _divergence(
     else:
         log_q_student = torch.log_softmax(student, dim=1)
         log_q_teacher = torch.log_softmax(teacher, dim=1)
-    log_q_teacher_max = log_q_teacher.amax(dim=1)
+    log_q_teacher_first = log_q_teacher[:, :1].clone()
     q_teacher = torch.exp(log_q_teacher)
-    # The only NaN a finite row can produce is 0 * (-inf) where the teacher rules a class out
-    # (and the student too): that term is 0, and `nan_to_num_` in place is cheaper than a mask.
+    # The terms q_t (log q_t - log q_s), summed by `nansum`: the only NaN a finite row produces is
+    # 0 * (-inf) where the teacher rules a class out (log q_t = -inf, perhaps the student too),
+    # and that term is 0. No pass of its own: `nansum` reads the terms once, as `sum` would.
     terms = log_q_teacher.sub_(log_q_student).mul_(q_teacher)
-    terms.nan_to_num_(nan=0.0, posinf=float("inf"), neginf=float("-inf"))
-    # A NaN logit makes its whole log-softmax row NaN, and so its row maximum: adding 0 times
-    # the row maxima (finite, <= 0, otherwise) gives such a row NaN, as the elementwise terms do.
-    nan_rows = log_q_student.amax(dim=1) + log_q_teacher_max
-    per_distribution = (terms.sum(dim=1) + 0 * nan_rows) * temperature**2
+    # A NaN or infinite logit makes its whole log-softmax row NaN, so its first entry: 0 times
+    # the first entries (finite or -inf otherwise, hence the nan_to_num) keeps such a row NaN.
+    first = (log_q_student[:, :1] + log_q_teacher_first).nan_to_num_(
+        nan=math.nan, posinf=0.0, neginf=0.0
+    )
+    per_distribution = (terms.nansum(dim=1) + 0 * first.squeeze(1)) * temperature**2
     return per_distribution, log_q_student, q_teacher
 
 
@@ -183,33 +188,30 @@ class _Distillation(torch.autograd.Function):
         return torch.exp(log_q_student).sub_(q_teacher).mul_(scale), None, None
 
 
-class DistillationLoss(Loss[KLReduction]):
-    """Module form of [`distillation_loss`][deeplossdive.functional.distillation_loss].
-
-    Args:
-        temperature: Softmax temperature $T > 0$.
-        reduction: `"batchmean"` (the default), `"sum"`, `"mean"` or `"none"`.
-
-    Shape:
-        - student_logits: $(N, C)$ or $(N, C, d_1, \\dots)$.
-        - teacher_logits: the shape of `student_logits`.
-        - output: scalar, or $(N)$ / $(N, d_1, \\dots)$ for `"none"`.
-    """
-
-    reductions = KL_REDUCTIONS
+class DistillationLoss(Loss[KLReduction], function=distillation_loss):
+    """Module form of [`distillation_loss`][deeplossdive.functional.distillation_loss]."""
 
     def __init__(self, *, temperature: float = 1.0, reduction: KLReduction = "batchmean") -> None:
-        super().__init__(reduction=reduction)
-        name = type(self).__name__
-        self.temperature = check_positive_finite(name, "temperature", temperature)
+        super().__init__(locals(), temperature=POSITIVE_FINITE)
 
-    def forward(self, student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
-        return distillation_loss(
-            student_logits,
-            teacher_logits,
-            temperature=self.temperature,
-            reduction=self.reduction,
-        )
 
-    def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, {super().extra_repr()}"
+def _distillation(temperature: float) -> Curve:
+    def loss(z: Tensor) -> Tensor:
+        student = torch.stack([torch.zeros_like(z), z], dim=1)
+        teacher = torch.tensor([0.0, math.log(4.0)], dtype=z.dtype).expand_as(student)
+        return distillation_loss(student, teacher, temperature=temperature, reduction="none")
+
+    return loss
+
+
+describe(
+    distillation_loss,
+    family="Distributions",
+    task="Knowledge distillation",
+    plot=Plot(
+        Axis("$q_1$", (0.01, 0.99), "$z$", logit),
+        "Two classes: student logits $(0, z)$, so the student's $q_1 = \\sigma(z)$ at "
+        "$T = 1$; teacher logits $(0, \\log 4)$ (0.8 on class 1 at $T = 1$).",
+        {f"T = {t:g}": _distillation(t) for t in (1.0, 2.0, 4.0)},
+    ),
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -9,21 +10,24 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from deeplossdive._about import P_T, TWO_CLASSES, Curve, Plot, describe, two_class
 from deeplossdive._base import Loss
+from deeplossdive._kernels import KERNEL_DTYPES, use_kernels
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
+    NON_NEGATIVE,
+    UNIT,
     check_class_indices,
     check_class_target,
     check_class_weight,
     check_floating,
     check_in_unit_interval,
     check_integer,
+    check_interval,
     check_min_ndim,
-    check_non_negative,
     check_num_classes,
     check_same_shape,
-    check_unit_interval,
 )
 
 
@@ -95,11 +99,20 @@ def focal_loss(
     check_min_ndim(fn, "logits", logits, 2, "(N, C, ...)")
     check_class_target(fn, "logits", logits, target)
     num_classes = check_num_classes(fn, "logits", logits)
-    check_non_negative(fn, "gamma", gamma)
+    check_interval(fn, "gamma", gamma, NON_NEGATIVE)
     check_reduction(fn, reduction)
     if alpha is not None:
         check_class_weight(fn, "alpha", alpha, num_classes)
     every_position_labelled = check_class_indices(fn, target, num_classes, ignore_index)
+
+    if use_kernels(logits, target) and logits.dtype in KERNEL_DTYPES and logits.numel() > 0:
+        from deeplossdive._kernels.focal import softmax_focal
+
+        # One kernel reads the logits as they are (no float32 copy of half-precision ones),
+        # skips ignored positions, weighs by alpha and reduces; one more writes the gradient.
+        return softmax_focal(logits, target, ignore_index, float(gamma), alpha, reduction).to(
+            logits.dtype
+        )
 
     work = upcast(logits)
     if every_position_labelled:
@@ -186,12 +199,22 @@ def sigmoid_focal_loss(
     check_floating(fn, "logits", logits)
     check_floating(fn, "target", target)
     check_same_shape(fn, "target", target, "logits", logits)
-    check_non_negative(fn, "gamma", gamma)
+    check_interval(fn, "gamma", gamma, NON_NEGATIVE)
     if alpha is not None:
-        check_unit_interval(fn, "alpha", alpha)
+        check_interval(fn, "alpha", alpha, UNIT)
     check_reduction(fn, reduction)
     check_in_unit_interval(fn, "target", target)
 
+    if (
+        use_kernels(logits, target)
+        and logits.dtype in KERNEL_DTYPES
+        and logits.numel() > 0
+        and not (target.requires_grad and torch.is_grad_enabled())
+    ):
+        from deeplossdive._kernels.focal import sigmoid_focal
+
+        # One kernel reads logits and targets as they are, value and (backward) gradient fused.
+        return sigmoid_focal(logits, target, float(gamma), alpha, reduction).to(logits.dtype)
     work = upcast(logits)
     target = target.to(work.dtype)
     if target.requires_grad:
@@ -443,22 +466,8 @@ def _sigmoid_focal_terms(
     return loss, gradient.mul_(factor)
 
 
-class FocalLoss(Loss[Reduction]):
-    """Module form of [`focal_loss`][deeplossdive.functional.focal_loss].
-
-    Args:
-        gamma: Focusing parameter $\\gamma \\ge 0$.
-        alpha: Optional per-class weights, shape $(C)$; stored as a buffer.
-        ignore_index: Target value to ignore.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - logits: $(N, C)$ or $(N, C, d_1, \\dots)$.
-        - target: $(N)$ or $(N, d_1, \\dots)$, integer class indices.
-        - output: scalar, or the shape of `target` for `"none"`.
-    """
-
-    alpha: Tensor | None
+class FocalLoss(Loss[Reduction], function=focal_loss):
+    """Module form of [`focal_loss`][deeplossdive.functional.focal_loss]."""
 
     def __init__(
         self,
@@ -468,53 +477,42 @@ class FocalLoss(Loss[Reduction]):
         ignore_index: int = -100,
         reduction: Reduction = "mean",
     ) -> None:
-        super().__init__(reduction=reduction)
-        self.gamma = check_non_negative(type(self).__name__, "gamma", gamma)
-        if alpha is not None:
-            check_floating(type(self).__name__, "alpha", alpha)
-        self.register_buffer("alpha", alpha)
-        self.ignore_index = ignore_index
-
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return focal_loss(
-            logits,
-            target,
-            gamma=self.gamma,
-            alpha=self.alpha,
-            ignore_index=self.ignore_index,
-            reduction=self.reduction,
-        )
-
-    def extra_repr(self) -> str:
-        return f"gamma={self.gamma}, ignore_index={self.ignore_index}, {super().extra_repr()}"
+        super().__init__(locals(), gamma=NON_NEGATIVE)
 
 
-class SigmoidFocalLoss(Loss[Reduction]):
-    """Module form of [`sigmoid_focal_loss`][deeplossdive.functional.sigmoid_focal_loss].
-
-    Args:
-        gamma: Focusing parameter $\\gamma \\ge 0$.
-        alpha: Weight of the positive class in $[0, 1]$, or `None`.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - logits: any shape.
-        - target: the shape of `logits`, floating point in $[0, 1]$.
-        - output: scalar, or the shape of `logits` for `"none"`.
-    """
+class SigmoidFocalLoss(Loss[Reduction], function=sigmoid_focal_loss):
+    """Module form of [`sigmoid_focal_loss`][deeplossdive.functional.sigmoid_focal_loss]."""
 
     def __init__(
         self, *, gamma: float = 2.0, alpha: float | None = 0.25, reduction: Reduction = "mean"
     ) -> None:
-        super().__init__(reduction=reduction)
-        name = type(self).__name__
-        self.gamma = check_non_negative(name, "gamma", gamma)
-        self.alpha = None if alpha is None else check_unit_interval(name, "alpha", alpha)
+        super().__init__(locals(), gamma=NON_NEGATIVE, alpha=UNIT)
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return sigmoid_focal_loss(
-            logits, target, gamma=self.gamma, alpha=self.alpha, reduction=self.reduction
-        )
 
-    def extra_repr(self) -> str:
-        return f"gamma={self.gamma}, alpha={self.alpha}, {super().extra_repr()}"
+def _sigmoid_focal(gamma: float) -> Curve:
+    return lambda z: sigmoid_focal_loss(
+        z, torch.ones_like(z), gamma=gamma, alpha=None, reduction="none"
+    )
+
+
+describe(
+    focal_loss,
+    family="Classification",
+    task="Imbalanced multi-class, segmentation",
+    plot=Plot(
+        P_T,
+        TWO_CLASSES + " $\\gamma = 0$ is cross-entropy.",
+        {f"γ = {g:g}": two_class(focal_loss, gamma=g) for g in (0.0, 0.5, 1.0, 2.0, 5.0)},
+    ),
+)
+describe(
+    sigmoid_focal_loss,
+    family="Classification",
+    task="Imbalanced binary, multi-label, detection",
+    torch="— (`torchvision.ops.sigmoid_focal_loss`)",
+    plot=Plot(
+        replace(P_T, wrt="$z$"),
+        "One logit $z$ with target 1, so that $p_t = \\sigma(z)$; `alpha=None`.",
+        {f"γ = {g:g}": _sigmoid_focal(g) for g in (0.0, 1.0, 2.0, 5.0)},
+    ),
+)

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
+from deeplossdive._about import MARGIN, Curve, Plot, class0, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
+    NON_NEGATIVE,
     check_choice,
     check_class_indices,
     check_class_target,
     check_floating,
     check_integer,
+    check_interval,
     check_min_ndim,
-    check_non_negative,
     check_num_classes,
     check_plus_minus_one,
     check_same_shape,
@@ -89,7 +93,7 @@ def hinge_loss(
     check_floating(fn, "scores", scores)
     check_signed_labels(fn, "target", target)
     check_same_shape(fn, "target", target, "scores", scores)
-    check_non_negative(fn, "margin", margin)
+    check_interval(fn, "margin", margin, NON_NEGATIVE)
     check_reduction(fn, reduction)
     check_plus_minus_one(fn, "target", target)
 
@@ -173,74 +177,55 @@ def multiclass_hinge_loss(
     check_min_ndim(fn, "scores", scores, 2, "(N, C, ...)")
     check_class_target(fn, "scores", scores, target)
     num_classes = check_num_classes(fn, "scores", scores)
-    check_non_negative(fn, "margin", margin)
+    check_interval(fn, "margin", margin, NON_NEGATIVE)
     check_choice(fn, "variant", variant, VARIANTS)
     check_reduction(fn, reduction)
     check_class_indices(fn, target, num_classes, None)
 
     work = upcast(scores)
+    if variant == "weston_watkins":
+        return _weston_watkins(work, target.long(), margin, squared, reduction).to(scores.dtype)
     index = target.long().unsqueeze(1)
     is_target = torch.zeros_like(work, dtype=torch.bool).scatter_(1, index, True)
     true_score = work.gather(1, index)
-    if variant == "weston_watkins":
-        terms = torch.clamp_min(margin - true_score + work, 0).masked_fill(is_target, 0)
-        if squared:
-            terms = terms * terms
-        loss = terms.sum(dim=1)
-    else:
-        rival = work.masked_fill(is_target, float("-inf")).amax(dim=1)
-        loss = torch.clamp_min(margin + rival - true_score.squeeze(1), 0)
-        if squared:
-            loss = loss * loss
+    rival = work.masked_fill(is_target, float("-inf")).amax(dim=1)
+    loss = torch.clamp_min(margin + rival - true_score.squeeze(1), 0)
+    if squared:
+        loss = loss * loss
     return reduce_loss(loss, reduction).to(scores.dtype)
 
 
-class HingeLoss(Loss[Reduction]):
-    """Module form of [`hinge_loss`][deeplossdive.functional.hinge_loss].
+def _weston_watkins(
+    scores: Tensor, target: Tensor, margin: float, squared: bool, reduction: Reduction
+) -> Tensor:
+    r"""torch's fused `multi_margin_loss`, which divides each row's sum by $C$: times $C$.
 
-    Args:
-        margin: The margin $m \\ge 0$.
-        squared: Square each term (the L2-SVM loss).
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - scores: any shape.
-        - target: the shape of `scores`, labels $-1$ or $+1$ (floating point or signed integer).
-        - output: scalar, or the shape of `scores` for `"none"`.
+    $(N, C, d_1, \dots)$ scores become $(N d_1 \cdots, C)$ rows (one copy). The mean of
+    nothing is 0 (torch: NaN), from the sum.
     """
+    num_classes = scores.shape[1]
+    rows = scores if scores.dim() == 2 else scores.movedim(1, -1).reshape(-1, num_classes)
+    if reduction == "mean" and rows.shape[0] == 0:
+        reduction = "sum"
+    loss = F.multi_margin_loss(
+        rows, target.reshape(-1), p=2 if squared else 1, margin=margin, reduction=reduction
+    )
+    if reduction == "none":
+        loss = loss.view(target.shape)
+    return loss * num_classes
+
+
+class HingeLoss(Loss[Reduction], function=hinge_loss):
+    """Module form of [`hinge_loss`][deeplossdive.functional.hinge_loss]."""
 
     def __init__(
         self, *, margin: float = 1.0, squared: bool = False, reduction: Reduction = "mean"
     ) -> None:
-        super().__init__(reduction=reduction)
-        self.margin = check_non_negative(type(self).__name__, "margin", margin)
-        self.squared = bool(squared)
-
-    def forward(self, scores: Tensor, target: Tensor) -> Tensor:
-        return hinge_loss(
-            scores, target, margin=self.margin, squared=self.squared, reduction=self.reduction
-        )
-
-    def extra_repr(self) -> str:
-        return f"margin={self.margin}, squared={self.squared}, {super().extra_repr()}"
+        super().__init__(locals(), margin=NON_NEGATIVE)
 
 
-class MulticlassHingeLoss(Loss[Reduction]):
-    """Module form of [`multiclass_hinge_loss`][deeplossdive.functional.multiclass_hinge_loss].
-
-    Args:
-        margin: The margin $m \\ge 0$.
-        squared: Square each hinge term.
-        variant: `"weston_watkins"` or `"crammer_singer"`.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - scores: $(N, C)$ or $(N, C, d_1, \\dots)$.
-        - target: $(N)$ or $(N, d_1, \\dots)$, integer class indices.
-        - output: scalar, or the shape of `target` for `"none"`.
-    """
-
-    variant: Variant
+class MulticlassHingeLoss(Loss[Reduction], function=multiclass_hinge_loss):
+    """Module form of [`multiclass_hinge_loss`][deeplossdive.functional.multiclass_hinge_loss]."""
 
     def __init__(
         self,
@@ -250,24 +235,46 @@ class MulticlassHingeLoss(Loss[Reduction]):
         variant: Variant = "weston_watkins",
         reduction: Reduction = "mean",
     ) -> None:
-        super().__init__(reduction=reduction)
-        name = type(self).__name__
-        self.margin = check_non_negative(name, "margin", margin)
-        self.squared = bool(squared)
-        self.variant = check_choice(name, "variant", variant, VARIANTS)
+        super().__init__(locals(), margin=NON_NEGATIVE)
 
-    def forward(self, scores: Tensor, target: Tensor) -> Tensor:
+
+def _binary(*, squared: bool) -> Curve:
+    return lambda s: hinge_loss(s, torch.ones_like(s), squared=squared, reduction="none")
+
+
+def _multiclass(variant: Variant, *, squared: bool = False) -> Curve:
+    def loss(s: Tensor) -> Tensor:
+        scores = torch.stack([s, torch.zeros_like(s), torch.zeros_like(s)], dim=1)
         return multiclass_hinge_loss(
-            scores,
-            target,
-            margin=self.margin,
-            squared=self.squared,
-            variant=self.variant,
-            reduction=self.reduction,
+            scores, class0(s), variant=variant, squared=squared, reduction="none"
         )
 
-    def extra_repr(self) -> str:
-        return (
-            f"margin={self.margin}, squared={self.squared}, variant={self.variant!r}, "
-            f"{super().extra_repr()}"
-        )
+    return loss
+
+
+describe(
+    hinge_loss,
+    family="Classification",
+    task="Binary (max-margin)",
+    torch="— (not `F.hinge_embedding_loss`)",
+    plot=Plot(
+        MARGIN,
+        "Label $y = +1$, score $s$, margin 1.",
+        {"hinge": _binary(squared=False), "squared=True": _binary(squared=True)},
+    ),
+)
+describe(
+    multiclass_hinge_loss,
+    family="Classification",
+    task="Multi-class (max-margin)",
+    torch="`F.multi_margin_loss`",
+    plot=Plot(
+        replace(MARGIN, x="$s_y - \\max_{j \\ne y} s_j$"),
+        "Three classes, scores $(s, 0, 0)$, target class 0, margin 1.",
+        {
+            "weston_watkins": _multiclass("weston_watkins"),
+            "crammer_singer": _multiclass("crammer_singer"),
+            "weston_watkins, squared": _multiclass("weston_watkins", squared=True),
+        },
+    ),
+)

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from deeplossdive._about import (
+    OVERLAP,
+    SEGMENTATION_SETUP,
+    Plot,
+    describe,
+    sigmoid_small_object,
+    softmax_small_object,
+)
 from deeplossdive._base import Loss
 from deeplossdive._reduction import Reduction
-from deeplossdive.losses._overlap import (
-    Aggregation,
-    EmptyPolicy,
-    OverlapStatistics,
-    aggregate,
-    check_overlap_options,
-    overlap_loss,
-    sigmoid_statistics,
-    softmax_statistics,
+from deeplossdive._validation import NON_NEGATIVE_FINITE
+from deeplossdive.losses._overlap import Aggregation, EmptyPolicy, OverlapStatistics
+from deeplossdive.losses._overlap_pipeline import (
+    Classes,
+    OverlapOptions,
+    overlap,
 )
 
 
@@ -115,27 +120,9 @@ def jaccard_loss(
         Class 0 has $TP = 0.75 + 0.25 = 1$, $FP = 0.5$, $FN = 1$: $1 - 1/2.5 = 0.6$.
         Class 1 has $TP = 1.5$, $FP = 1$, $FN = 0.5$: $1 - 1.5/3 = 0.5$.
     """
-    fn = "jaccard_loss"
-    smooth = check_overlap_options(
-        fn,
-        smooth=smooth,
-        aggregation=aggregation,
-        empty=empty,
-        reduction=reduction,
-        distributed=distributed,
-    )
-    stats = softmax_statistics(
-        fn, logits, target, include_background=include_background, ignore_index=ignore_index
-    )
-    stats = aggregate(stats, aggregation, distributed=distributed)
-    loss = overlap_loss(
-        *_jaccard_ratio(stats, smooth),
-        stats,
-        empty=empty,
-        reduction=reduction,
-        over_ranks=distributed and aggregation == "per_image",
-    )
-    return loss.to(logits.dtype)
+    options = OverlapOptions(smooth, aggregation, empty, reduction, distributed)
+    classes = Classes(include_background, ignore_index)
+    return overlap("jaccard_loss", _jaccard_ratio, logits, target, options, classes)
 
 
 def sigmoid_jaccard_loss(
@@ -151,53 +138,25 @@ def sigmoid_jaccard_loss(
 ) -> Tensor:
     r"""Soft Jaccard (IoU) loss of the sigmoid of `logits`, per (image, channel).
 
-    Each channel $c$ is its own binary mask (the soft IoU of
-    [Rahman and Wang, 2016](https://doi.org/10.1007/978-3-319-50835-1_22), per channel). With
-    $p = \sigma(x)$, targets $g \in [0, 1]$ and the soft counts of image $n$ and channel $c$
-    summed over its pixels $i$,
-    $TP_{nc} = \sum_i \min(p_{nci}, g_{nci})$, $FP_{nc} = \sum_i \max(p_{nci} - g_{nci}, 0)$
-    and $FN_{nc} = \sum_i \max(g_{nci} - p_{nci}, 0)$ (for hard targets, $\sum_i p g$,
-    $\sum_i p (1 - g)$ and $\sum_i (1 - p) g$; for soft ones, the counts of
-    [Wang et al., 2023](https://arxiv.org/abs/2303.16296), so that the loss is smallest at
-    $p = g$), the unreduced loss is
+    The loss $\ell_{nc}$ of [`jaccard_loss`][deeplossdive.functional.jaccard_loss], with each
+    channel $c$ its own binary mask (the soft IoU of
+    [Rahman and Wang, 2016](https://doi.org/10.1007/978-3-319-50835-1_22), per channel):
+    $p = \sigma(x)$, targets $g \in [0, 1]$, and the soft counts $TP$, $FP$ and $FN$ of
+    [`sigmoid_dice_loss`][deeplossdive.functional.sigmoid_dice_loss], which make the loss
+    smallest at $p = g$ for soft targets too.
 
-    $$
-    \ell_{nc} = 1 - \frac{TP_{nc} + s}{TP_{nc} + FP_{nc} + FN_{nc} + s}.
-    $$
-
-    `aggregation`, `empty` and the reductions are those of
-    [`jaccard_loss`][deeplossdive.functional.jaccard_loss]. There is no background class (every
-    channel is a label: select channels by slicing) and no `ignore_index` (the target is a float
-    mask). $1 - p$ is computed as $\sigma(-x)$, exact where $p$ rounds to 1. float16 and bfloat16
-    inputs are computed in float32 and the result is returned in the input dtype.
+    `smooth`, `aggregation`, `empty`, `reduction` and `distributed`, the shapes and the dtype of
+    the result, and what there is not (a background class, `ignore_index`) are those of
+    [`sigmoid_dice_loss`][deeplossdive.functional.sigmoid_dice_loss].
 
     Args:
         logits: Unnormalised scores, shape $(N, C, d_1, \dots)$ or $(N, C)$; $C = 1$ for a
             binary mask.
         target: Targets in $[0, 1]$ (hard or soft), floating point, the shape of `logits`.
-        smooth: $s \ge 0$, added to the numerator and the denominator.
-        aggregation: `"per_image"` (a ratio per image and channel) or `"batch"` (counts summed
-            over the images, a ratio per channel).
-        empty: Score of an entry with empty target and empty prediction: `"one"`, `"zero"` or
-            `"ignore"`; or `"ignore_absent"`: leave out every entry whose target is empty,
-            whatever is predicted.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-        distributed: Compute the loss of the global batch of a `torch.distributed` process
-            group, on every rank: `"batch"` sums the counts over the ranks before the ratio,
-            `"per_image"` averages over the images of every rank. The value is that of one
-            process given the concatenated batch, and DDP's averaging of the gradients makes
-            them that process's too (the "Losses under DDP" guide). Only `"mean"` and `"sum"`;
-            outside a process group (or with one process) the ordinary loss.
-
-    Returns:
-        The loss: shape $(N, C)$ for `"none"` with `"per_image"`, $(C)$ for `"none"` with
-        `"batch"`, a scalar otherwise.
 
     Raises:
         TypeError: `logits` or `target` is not floating point.
-        ValueError: Shapes differ, `logits` has fewer than 2 dimensions, `smooth` negative or
-            infinite, an unknown `aggregation`, `empty` or `reduction`, `reduction="none"` with
-            `distributed=True`, or (with value checks on) a target outside $[0, 1]$.
+        ValueError: As for [`sigmoid_dice_loss`][deeplossdive.functional.sigmoid_dice_loss].
 
     Examples:
         One binary mask of four pixels with $p = (0.75, 0.5, 0.5, 0.25)$:
@@ -212,43 +171,12 @@ def sigmoid_jaccard_loss(
 
         $TP = 1.25$, $FP = FN = 0.75$: $1 - 1.25/2.75 = 0.5455$.
     """
-    fn = "sigmoid_jaccard_loss"
-    smooth = check_overlap_options(
-        fn,
-        smooth=smooth,
-        aggregation=aggregation,
-        empty=empty,
-        reduction=reduction,
-        distributed=distributed,
-    )
-    stats = aggregate(sigmoid_statistics(fn, logits, target), aggregation, distributed=distributed)
-    loss = overlap_loss(
-        *_jaccard_ratio(stats, smooth),
-        stats,
-        empty=empty,
-        reduction=reduction,
-        over_ranks=distributed and aggregation == "per_image",
-    )
-    return loss.to(logits.dtype)
+    options = OverlapOptions(smooth, aggregation, empty, reduction, distributed)
+    return overlap("sigmoid_jaccard_loss", _jaccard_ratio, logits, target, options)
 
 
-class JaccardLoss(Loss[Reduction]):
-    """Module form of [`jaccard_loss`][deeplossdive.functional.jaccard_loss].
-
-    Args:
-        smooth: $s \\ge 0$, added to the numerator and the denominator.
-        include_background: Whether class 0 takes part.
-        aggregation: `"per_image"` or `"batch"`.
-        ignore_index: Target value to ignore.
-        empty: `"one"`, `"zero"`, `"ignore"` or `"ignore_absent"`.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-        distributed: The loss of the global batch of the process group (`"mean"`, `"sum"`).
-
-    Shape:
-        - logits: $(N, C, d_1, \\dots)$ or $(N, C)$.
-        - target: $(N, d_1, \\dots)$ or $(N)$, integer class indices.
-        - output: scalar; for `"none"`, $(N, C')$ per image or $(C')$ per batch.
-    """
+class JaccardLoss(Loss[Reduction], function=jaccard_loss):
+    """Module form of [`jaccard_loss`][deeplossdive.functional.jaccard_loss]."""
 
     def __init__(
         self,
@@ -261,58 +189,11 @@ class JaccardLoss(Loss[Reduction]):
         reduction: Reduction = "mean",
         distributed: bool = False,
     ) -> None:
-        super().__init__(reduction=reduction)
-        self.smooth = check_overlap_options(
-            type(self).__name__,
-            smooth=smooth,
-            aggregation=aggregation,
-            empty=empty,
-            reduction=reduction,
-            distributed=distributed,
-        )
-        self.include_background = include_background
-        self.aggregation: Aggregation = aggregation
-        self.ignore_index = ignore_index
-        self.empty: EmptyPolicy = empty
-        self.distributed = distributed
-
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return jaccard_loss(
-            logits,
-            target,
-            smooth=self.smooth,
-            include_background=self.include_background,
-            aggregation=self.aggregation,
-            ignore_index=self.ignore_index,
-            empty=self.empty,
-            reduction=self.reduction,
-            distributed=self.distributed,
-        )
-
-    def extra_repr(self) -> str:
-        distributed = ", distributed=True" if self.distributed else ""
-        return (
-            f"smooth={self.smooth}, include_background={self.include_background}, "
-            f"aggregation={self.aggregation!r}, ignore_index={self.ignore_index}, "
-            f"empty={self.empty!r}, {super().extra_repr()}{distributed}"
-        )
+        super().__init__(locals(), smooth=NON_NEGATIVE_FINITE)
 
 
-class SigmoidJaccardLoss(Loss[Reduction]):
-    """Module form of [`sigmoid_jaccard_loss`][deeplossdive.functional.sigmoid_jaccard_loss].
-
-    Args:
-        smooth: $s \\ge 0$, added to the numerator and the denominator.
-        aggregation: `"per_image"` or `"batch"`.
-        empty: `"one"`, `"zero"`, `"ignore"` or `"ignore_absent"`.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-        distributed: The loss of the global batch of the process group (`"mean"`, `"sum"`).
-
-    Shape:
-        - logits: $(N, C, d_1, \\dots)$ or $(N, C)$.
-        - target: the shape of `logits`, floating point in $[0, 1]$.
-        - output: scalar; for `"none"`, $(N, C)$ per image or $(C)$ per batch.
-    """
+class SigmoidJaccardLoss(Loss[Reduction], function=sigmoid_jaccard_loss):
+    """Module form of [`sigmoid_jaccard_loss`][deeplossdive.functional.sigmoid_jaccard_loss]."""
 
     def __init__(
         self,
@@ -323,33 +204,35 @@ class SigmoidJaccardLoss(Loss[Reduction]):
         reduction: Reduction = "mean",
         distributed: bool = False,
     ) -> None:
-        super().__init__(reduction=reduction)
-        self.smooth = check_overlap_options(
-            type(self).__name__,
-            smooth=smooth,
-            aggregation=aggregation,
-            empty=empty,
-            reduction=reduction,
-            distributed=distributed,
-        )
-        self.aggregation: Aggregation = aggregation
-        self.empty: EmptyPolicy = empty
-        self.distributed = distributed
+        super().__init__(locals(), smooth=NON_NEGATIVE_FINITE)
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return sigmoid_jaccard_loss(
-            logits,
-            target,
-            smooth=self.smooth,
-            aggregation=self.aggregation,
-            empty=self.empty,
-            reduction=self.reduction,
-            distributed=self.distributed,
-        )
 
-    def extra_repr(self) -> str:
-        distributed = ", distributed=True" if self.distributed else ""
-        return (
-            f"smooth={self.smooth}, aggregation={self.aggregation!r}, empty={self.empty!r}, "
-            f"{super().extra_repr()}{distributed}"
-        )
+describe(
+    jaccard_loss,
+    family="Segmentation",
+    task="Segmentation (multi-class)",
+    plot=Plot(
+        OVERLAP,
+        SEGMENTATION_SETUP + " Two classes (softmax): the curves differ by whether the "
+        "background class takes part in the mean.",
+        {
+            f"include_background={flag}": softmax_small_object(
+                jaccard_loss, include_background=flag
+            )
+            for flag in (False, True)
+        },
+    ),
+)
+describe(
+    sigmoid_jaccard_loss,
+    family="Segmentation",
+    task="Segmentation (binary, multi-label)",
+    plot=Plot(
+        OVERLAP,
+        SEGMENTATION_SETUP + " One channel.",
+        {
+            "smooth = 1e-5": sigmoid_small_object(sigmoid_jaccard_loss),
+            "smooth = 1": sigmoid_small_object(sigmoid_jaccard_loss, smooth=1.0),
+        },
+    ),
+)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from deeplossdive._about import Axis, Curve, Plot, describe, logit
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
-from deeplossdive._reduction import KL_REDUCTIONS, KLReduction, check_kl_reduction, reduce_loss
+from deeplossdive._reduction import KLReduction, check_kl_reduction, reduce_loss
 from deeplossdive._validation import (
     check_floating,
     check_log_probability_values,
@@ -26,7 +27,7 @@ def kl_terms(log_probs: Tensor, target: Tensor, *, log_target: bool) -> Tensor:
     if log_target:
         terms = torch.exp(target) * (target - log_probs)
         return torch.where(target == float("-inf"), 0.0, terms)
-    terms = torch.xlogy(target, target) - target * log_probs
+    terms = torch.addcmul(torch.xlogy(target, target), target, log_probs, value=-1)
     return torch.where(target == 0, 0.0, terms)
 
 
@@ -125,28 +126,31 @@ def kl_div(
     return reduce_loss(terms, reduction).to(log_probs.dtype)
 
 
-class KLDivLoss(Loss[KLReduction]):
-    """Module form of [`kl_div`][deeplossdive.functional.kl_div].
-
-    Args:
-        log_target: Whether the target is given as log-probabilities.
-        reduction: `"batchmean"` (the KL divergence, the default), `"sum"`, `"mean"` (sum over
-            $N \\cdot C$: not the KL divergence) or `"none"`.
-
-    Shape:
-        - log_probs: $(N, C)$ or $(N, C, d_1, \\dots)$, log-probabilities.
-        - target: the shape of `log_probs`, probabilities (or log-probabilities).
-        - output: scalar, or the shape of `log_probs` for `"none"`.
-    """
-
-    reductions = KL_REDUCTIONS
+class KLDivLoss(Loss[KLReduction], function=kl_div):
+    """Module form of [`kl_div`][deeplossdive.functional.kl_div]."""
 
     def __init__(self, *, log_target: bool = False, reduction: KLReduction = "batchmean") -> None:
-        super().__init__(reduction=reduction)
-        self.log_target = bool(log_target)
+        super().__init__(locals())
 
-    def forward(self, log_probs: Tensor, target: Tensor) -> Tensor:
-        return kl_div(log_probs, target, log_target=self.log_target, reduction=self.reduction)
 
-    def extra_repr(self) -> str:
-        return f"log_target={self.log_target}, {super().extra_repr()}"
+def _kl(target: float) -> Curve:
+    def loss(z: Tensor) -> Tensor:
+        log_probs = torch.log_softmax(torch.stack([torch.zeros_like(z), z], dim=1), dim=1)
+        p = torch.tensor([1 - target, target], dtype=z.dtype).expand_as(log_probs)
+        return kl_div(log_probs, p, reduction="none").sum(dim=1)
+
+    return loss
+
+
+describe(
+    kl_div,
+    family="Distributions",
+    task="Matching distributions",
+    torch="`F.kl_div`",
+    plot=Plot(
+        Axis("$q_1$", (0.01, 0.99), "$z$", logit),
+        "Two classes: the model's log-probabilities are `log_softmax` of $(0, z)$, so "
+        "$q_1 = \\sigma(z)$; the target $p = (1 - p_1, p_1)$. Summed over the classes.",
+        {"p_1 = 0.8": _kl(0.8), "p_1 = 0.5": _kl(0.5)},
+    ),
+)

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from deeplossdive._about import MARGIN, Axis, Curve, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
+    NON_NEGATIVE,
     check_class_weight,
     check_floating,
     check_in_unit_interval,
     check_integer,
+    check_interval,
     check_ndim,
-    check_non_negative,
     check_padded_class_indices,
     check_plus_minus_one,
     check_probability_values,
@@ -85,7 +89,7 @@ def margin_ranking_loss(
     check_signed_labels(fn, "target", target)
     check_same_shape(fn, "input2", input2, "input1", input1)
     check_same_shape(fn, "target", target, "input1", input1)
-    check_non_negative(fn, "margin", margin)
+    check_interval(fn, "margin", margin, NON_NEGATIVE)
     check_reduction(fn, reduction)
     check_plus_minus_one(fn, "target", target)
     x1 = upcast(input1)
@@ -178,9 +182,9 @@ def hinge_embedding_loss(
     Similar pairs are pulled together, dissimilar pairs pushed until they are $\Delta$ apart.
     It is **not** the SVM hinge of [`hinge_loss`][deeplossdive.functional.hinge_loss]: given
     classifier scores, its $y = 1$ branch is the raw score, unbounded below. Here a negative
-    "distance" is an error (a value check); torch accepts it. `"mean"` averages over every
-    element; float16 and bfloat16 inputs are computed in float32 and the result is returned in
-    the input dtype.
+    "distance" is an error (a value check, run on CPU tensors by default); torch accepts it.
+    `"mean"` averages over every element; float16 and bfloat16 inputs are computed in float32
+    and the result is returned in the input dtype.
 
     Args:
         input: Distances $d \ge 0$ (an L1 or L2 distance, $1 - \cos$), any shape, floating
@@ -214,7 +218,7 @@ def hinge_embedding_loss(
     check_floating(fn, "input", input)
     check_signed_labels(fn, "target", target)
     check_same_shape(fn, "target", target, "input", input)
-    check_non_negative(fn, "margin", margin)
+    check_interval(fn, "margin", margin, NON_NEGATIVE)
     check_reduction(fn, reduction)
     check_plus_minus_one(fn, "target", target)
     check_probability_values(fn, "input", input)
@@ -373,115 +377,138 @@ def multilabel_margin_loss(
     return reduce_loss(loss, reduction).to(scores.dtype)
 
 
-class MarginRankingLoss(Loss[Reduction]):
-    """Module form of [`margin_ranking_loss`][deeplossdive.functional.margin_ranking_loss].
-
-    Args:
-        margin: The margin $m \\ge 0$.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - input1, input2: any shape, the same.
-        - target: the shape of `input1`.
-        - output: scalar, or the shape of `input1` for `"none"`.
-    """
+class MarginRankingLoss(Loss[Reduction], function=margin_ranking_loss):
+    """Module form of [`margin_ranking_loss`][deeplossdive.functional.margin_ranking_loss]."""
 
     def __init__(self, *, margin: float = 0.0, reduction: Reduction = "mean") -> None:
-        super().__init__(reduction=reduction)
-        self.margin = check_non_negative(type(self).__name__, "margin", margin)
-
-    def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
-        return margin_ranking_loss(
-            input1, input2, target, margin=self.margin, reduction=self.reduction
-        )
-
-    def extra_repr(self) -> str:
-        return f"margin={self.margin}, {super().extra_repr()}"
+        super().__init__(locals(), margin=NON_NEGATIVE)
 
 
-class SoftMarginLoss(Loss[Reduction]):
-    """Module form of [`soft_margin_loss`][deeplossdive.functional.soft_margin_loss].
-
-    Args:
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - input: any shape.
-        - target: the shape of `input`.
-        - output: scalar, or the shape of `input` for `"none"`.
-    """
+class SoftMarginLoss(Loss[Reduction], function=soft_margin_loss):
+    """Module form of [`soft_margin_loss`][deeplossdive.functional.soft_margin_loss]."""
 
     def __init__(self, *, reduction: Reduction = "mean") -> None:
-        super().__init__(reduction=reduction)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return soft_margin_loss(input, target, reduction=self.reduction)
+        super().__init__(locals())
 
 
-class HingeEmbeddingLoss(Loss[Reduction]):
-    """Module form of [`hinge_embedding_loss`][deeplossdive.functional.hinge_embedding_loss].
-
-    Args:
-        margin: The margin $\\Delta \\ge 0$.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - input: distances, any shape.
-        - target: the shape of `input`.
-        - output: scalar, or the shape of `input` for `"none"`.
-    """
+class HingeEmbeddingLoss(Loss[Reduction], function=hinge_embedding_loss):
+    """Module form of [`hinge_embedding_loss`][deeplossdive.functional.hinge_embedding_loss]."""
 
     def __init__(self, *, margin: float = 1.0, reduction: Reduction = "mean") -> None:
-        super().__init__(reduction=reduction)
-        self.margin = check_non_negative(type(self).__name__, "margin", margin)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return hinge_embedding_loss(input, target, margin=self.margin, reduction=self.reduction)
-
-    def extra_repr(self) -> str:
-        return f"margin={self.margin}, {super().extra_repr()}"
+        super().__init__(locals(), margin=NON_NEGATIVE)
 
 
-class MultiLabelSoftMarginLoss(Loss[Reduction]):
+class MultiLabelSoftMarginLoss(Loss[Reduction], function=multilabel_soft_margin_loss):
     """Module form of
     [`multilabel_soft_margin_loss`][deeplossdive.functional.multilabel_soft_margin_loss].
-
-    Args:
-        weight: Optional weight per class, shape $(C)$; stored as a buffer.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - logits: $(N, C)$.
-        - target: $(N, C)$.
-        - output: scalar, or $(N)$ for `"none"`.
     """
-
-    weight: Tensor | None
 
     def __init__(self, *, weight: Tensor | None = None, reduction: Reduction = "mean") -> None:
-        super().__init__(reduction=reduction)
-        self.register_weight("weight", weight)
-
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return multilabel_soft_margin_loss(
-            logits, target, weight=self.weight, reduction=self.reduction
-        )
+        super().__init__(locals())
 
 
-class MultiLabelMarginLoss(Loss[Reduction]):
-    """Module form of [`multilabel_margin_loss`][deeplossdive.functional.multilabel_margin_loss].
-
-    Args:
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - scores: $(N, C)$.
-        - target: $(N, C)$, class indices padded with $-1$.
-        - output: scalar, or $(N)$ for `"none"`.
-    """
+class MultiLabelMarginLoss(Loss[Reduction], function=multilabel_margin_loss):
+    """Module form of [`multilabel_margin_loss`][deeplossdive.functional.multilabel_margin_loss]."""
 
     def __init__(self, *, reduction: Reduction = "mean") -> None:
-        super().__init__(reduction=reduction)
+        super().__init__(locals())
 
-    def forward(self, scores: Tensor, target: Tensor) -> Tensor:
-        return multilabel_margin_loss(scores, target, reduction=self.reduction)
+
+def _ranking(margin: float) -> Curve:
+    return lambda s: margin_ranking_loss(
+        s, torch.zeros_like(s), torch.ones_like(s), margin=margin, reduction="none"
+    )
+
+
+def _soft_margin(s: Tensor) -> Tensor:
+    return soft_margin_loss(s, torch.ones_like(s), reduction="none")
+
+
+def _hinge_embedding(target: int, margin: float = 1.0) -> Curve:
+    return lambda d: hinge_embedding_loss(
+        d, torch.full_like(d, target), margin=margin, reduction="none"
+    )
+
+
+def _multilabel_soft_margin(target: float) -> Curve:
+    def loss(z: Tensor) -> Tensor:
+        logits = torch.stack([z, torch.zeros_like(z)], dim=1)
+        labels = torch.tensor([target, 0.0], dtype=z.dtype).expand_as(logits)
+        return multilabel_soft_margin_loss(logits, labels, reduction="none")
+
+    return loss
+
+
+def _multilabel_margin(true_classes: tuple[int, ...]) -> Curve:
+    def loss(s: Tensor) -> Tensor:
+        scores = torch.stack([s, torch.zeros_like(s), torch.zeros_like(s)], dim=1)
+        row = list(true_classes) + [-1] * (3 - len(true_classes))
+        target = torch.tensor(row).expand(s.shape[0], 3)
+        return multilabel_margin_loss(scores, target, reduction="none")
+
+    return loss
+
+
+describe(
+    margin_ranking_loss,
+    family="Classification",
+    task="Ranking (pairs)",
+    torch="`F.margin_ranking_loss`",
+    plot=Plot(
+        replace(MARGIN, x="$y (x_1 - x_2)$", wrt="$x_1$"),
+        "A pair with $x_2 = 0$ and $y = 1$: $x_1$ should lead by the margin.",
+        {f"margin = {m:g}": _ranking(m) for m in (0.0, 1.0)},
+    ),
+)
+describe(
+    soft_margin_loss,
+    family="Classification",
+    task="Binary (labels ±1)",
+    torch="`F.soft_margin_loss`",
+    plot=Plot(
+        replace(MARGIN, x="$y \\cdot x$", x_range=(-5.0, 5.0), wrt="$x$"),
+        "Label $y = +1$, score $x$.",
+        {"soft_margin_loss": _soft_margin},
+    ),
+)
+describe(
+    hinge_embedding_loss,
+    family="Classification",
+    task="Metric learning (pair distances)",
+    torch="`F.hinge_embedding_loss`",
+    plot=Plot(
+        Axis("$d$", (0.0, 3.0), "$d$"),
+        "A pair of embeddings at distance $d$: similar ($y = 1$) or dissimilar ($y = -1$).",
+        {
+            "similar (y = 1)": _hinge_embedding(1),
+            "dissimilar, Δ = 1": _hinge_embedding(-1),
+            "dissimilar, Δ = 2": _hinge_embedding(-1, margin=2.0),
+        },
+    ),
+)
+describe(
+    multilabel_soft_margin_loss,
+    family="Classification",
+    task="Multi-label",
+    torch="`F.multilabel_soft_margin_loss`",
+    plot=Plot(
+        Axis("$z$", (-5.0, 5.0), "$z$"),
+        "Two classes, logits $(z, 0)$; the second class is false, the first true or false. "
+        "The loss of the sample is the mean of the two classes' BCE.",
+        {
+            "first class true": _multilabel_soft_margin(1.0),
+            "first class false": _multilabel_soft_margin(0.0),
+        },
+    ),
+)
+describe(
+    multilabel_margin_loss,
+    family="Classification",
+    task="Multi-label (max-margin)",
+    torch="`F.multilabel_margin_loss`",
+    plot=Plot(
+        replace(MARGIN, x="$s$", wrt="$s$"),
+        "Three classes, scores $(s, 0, 0)$; class 0 is true, and class 1 too in the second curve.",
+        {"true: {0}": _multilabel_margin((0,)), "true: {0, 1}": _multilabel_margin((0, 1))},
+    ),
+)

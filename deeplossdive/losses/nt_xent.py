@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from deeplossdive._about import COSINE, Curve, Plot, describe, each, unit_at_cosine
 from deeplossdive._base import Loss
 from deeplossdive._distributed import (
     all_gather_rows,
@@ -16,45 +17,14 @@ from deeplossdive._distributed import (
 from deeplossdive._numerics import compute_dtype
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
+    POSITIVE_FINITE,
     check_distributed_reduction,
     check_floating,
+    check_interval,
     check_ndim,
-    check_positive_finite,
     check_same_shape,
 )
-
-
-def _unit_rows(embeddings: Tensor, dtype: torch.dtype) -> Tensor:
-    """Each row divided by its L2 norm (a zero row stays zero), computed in `dtype`."""
-    return F.normalize(embeddings.to(dtype), p=2.0, dim=1)
-
-
-def _self_masked_logits(
-    anchors: Tensor, candidates: Tensor, self_index: Tensor, temperature: float
-) -> Tensor:
-    r"""Row $i$: $\langle u_i, v_k \rangle / T$ for every candidate $k$, with $k =$
-    `self_index[i]` masked out.
-
-    `anchors` (M, D) and `candidates` (K, D) are unit rows; anchor $i$ is candidate
-    `self_index[i]` and is left out of its own softmax: its logit is the most negative finite
-    number rather than -inf, so the row's log-sum-exp and its backward stay finite. Keeping
-    anchors and candidates apart lets the candidates be a larger set than the anchors, such as a
-    batch gathered from every process, with `self_index` offset to each anchor's place in it.
-    """
-    logits = anchors @ candidates.T / temperature
-    columns = torch.arange(candidates.shape[0], device=candidates.device)
-    is_self = self_index.unsqueeze(1) == columns.unsqueeze(0)
-    return logits.masked_fill(is_self, torch.finfo(logits.dtype).min)
-
-
-def _candidate_log_probs(
-    anchors: Tensor, candidates: Tensor, self_index: Tensor, temperature: float
-) -> Tensor:
-    r"""Row $i$: $\log \operatorname{softmax}_k(\langle u_i, v_k \rangle / T)$ over the candidates
-    $k \ne$ `self_index[i]` (whose entry is the most negative finite number; callers never
-    select it)."""
-    logits = _self_masked_logits(anchors, candidates, self_index, temperature)
-    return torch.log_softmax(logits, dim=1)
+from deeplossdive.losses._similarity import _self_masked_logits, _unit_rows
 
 
 def _nt_xent_terms(
@@ -155,7 +125,7 @@ def nt_xent_loss(
     check_floating(fn, "z2", z2)
     check_ndim(fn, "z1", z1, 2, "(N, D)")
     check_same_shape(fn, "z2", z2, "z1", z1)
-    check_positive_finite(fn, "temperature", temperature)
+    check_interval(fn, "temperature", temperature, POSITIVE_FINITE)
     check_distributed_reduction(fn, check_reduction(fn, reduction), distributed)
 
     out_dtype = torch.promote_types(z1.dtype, z2.dtype)
@@ -188,42 +158,34 @@ def nt_xent_loss(
     return reduce_loss(loss, reduction, weight=torch.ones_like(loss)).to(out_dtype)
 
 
-class NTXentLoss(Loss[Reduction]):
-    """Module form of [`nt_xent_loss`][deeplossdive.functional.nt_xent_loss].
-
-    Args:
-        temperature: $\\tau > 0$.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-        distributed: Negatives from the global batch of the process group (`"mean"`, `"sum"`).
-
-    Shape:
-        - z1: $(N, D)$, embeddings of the first view.
-        - z2: $(N, D)$, embeddings of the second view.
-        - output: scalar, or $(2N)$ for `"none"`.
-    """
+class NTXentLoss(Loss[Reduction], function=nt_xent_loss):
+    """Module form of [`nt_xent_loss`][deeplossdive.functional.nt_xent_loss]."""
 
     def __init__(
-        self,
-        *,
-        temperature: float = 0.5,
-        reduction: Reduction = "mean",
-        distributed: bool = False,
+        self, *, temperature: float = 0.5, reduction: Reduction = "mean", distributed: bool = False
     ) -> None:
-        super().__init__(reduction=reduction)
-        name = type(self).__name__
-        self.temperature = check_positive_finite(name, "temperature", temperature)
-        check_distributed_reduction(name, reduction, distributed)
-        self.distributed = distributed
+        super().__init__(locals(), temperature=POSITIVE_FINITE)
 
-    def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
-        return nt_xent_loss(
-            z1,
-            z2,
-            temperature=self.temperature,
-            reduction=self.reduction,
-            distributed=self.distributed,
-        )
 
-    def extra_repr(self) -> str:
-        distributed = ", distributed=True" if self.distributed else ""
-        return f"temperature={self.temperature}, {super().extra_repr()}{distributed}"
+def _nt_xent(temperature: float) -> Curve:
+    def one(c: Tensor) -> Tensor:
+        other = torch.tensor([0.0, 0.0, 1.0], dtype=c.dtype)
+        z1 = torch.stack([torch.tensor([1.0, 0.0, 0.0], dtype=c.dtype), other])
+        z2 = torch.stack([unit_at_cosine(c), other])
+        return nt_xent_loss(z1, z2, temperature=temperature, reduction="none")[0]
+
+    return each(one)
+
+
+describe(
+    nt_xent_loss,
+    family="Metric learning",
+    task="Self-supervised contrastive",
+    plot=Plot(
+        COSINE,
+        "The loss of one anchor whose positive is at cosine $\\cos\\theta$, with two "
+        "negatives at right angles to it ($N = 2$ pairs).",
+        {f"τ = {t:g}": _nt_xent(t) for t in (0.1, 0.5, 1.0)},
+        points=61,
+    ),
+)

@@ -6,15 +6,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from deeplossdive._about import P_T, TWO_CLASSES, Plot, describe, two_class
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
-    check_at_least,
+    Interval,
     check_class_indices,
     check_class_target,
     check_floating,
     check_integer,
+    check_interval,
     check_min_ndim,
     check_num_classes,
 )
@@ -49,7 +51,8 @@ def poly1_cross_entropy(
     It is computed as $\ell = c - \varepsilon \operatorname{expm1}(-c)$ from the fused
     cross-entropy $c = -\log p_t$ (so $1 - p_t = -\operatorname{expm1}(-c)$ keeps its precision
     near $p_t = 1$): values and gradients are finite at saturated logits. float16 and bfloat16
-    inputs are computed in float32 and returned in the input dtype.
+    logits go to the cross-entropy kernel as they are (it accumulates in float32); the rest is
+    computed in float32 and returned in the input dtype.
 
     Args:
         logits: Unnormalised scores, shape $(N, C)$ or $(N, C, d_1, \dots)$, $C \ge 2$.
@@ -83,36 +86,31 @@ def poly1_cross_entropy(
     check_min_ndim(fn, "logits", logits, 2, "(N, C, ...)")
     num_classes = check_num_classes(fn, "logits", logits)
     check_class_target(fn, "logits", logits, target)
-    check_at_least(fn, "epsilon", epsilon, -1.0)
+    check_interval(fn, "epsilon", epsilon, Interval(-1.0))
     check_reduction(fn, reduction)
     check_class_indices(fn, target, num_classes, None)
 
-    # float16 would round 1 - p_t and the sum; torch's autocast runs cross_entropy in float32.
-    work = upcast(logits)
-    ce = F.cross_entropy(work, target.long(), reduction="none")
-    loss = ce - epsilon * torch.expm1(-ce)
+    # No float32 copy of float16/bfloat16 logits: torch's cross-entropy accumulates in float32;
+    # only its per-element result, one value per row, is upcast for 1 - p_t and the sum.
+    ce = upcast(F.cross_entropy(logits, target.long(), reduction="none"))
+    loss = torch.sub(ce, torch.expm1(-ce), alpha=epsilon)
     return reduce_loss(loss, reduction).to(logits.dtype)
 
 
-class Poly1CrossEntropyLoss(Loss[Reduction]):
-    r"""Module form of [`poly1_cross_entropy`][deeplossdive.functional.poly1_cross_entropy].
-
-    Args:
-        epsilon: Coefficient $\varepsilon \ge -1$ added to the first polynomial term.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - logits: $(N, C)$ or $(N, C, d_1, \dots)$.
-        - target: $(N)$ or $(N, d_1, \dots)$, integer class indices.
-        - output: scalar, or the shape of `target` for `"none"`.
-    """
+class Poly1CrossEntropyLoss(Loss[Reduction], function=poly1_cross_entropy):
+    """Module form of [`poly1_cross_entropy`][deeplossdive.functional.poly1_cross_entropy]."""
 
     def __init__(self, *, epsilon: float = 1.0, reduction: Reduction = "mean") -> None:
-        super().__init__(reduction=reduction)
-        self.epsilon = check_at_least(type(self).__name__, "epsilon", epsilon, -1.0)
+        super().__init__(locals(), epsilon=Interval(-1.0))
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return poly1_cross_entropy(logits, target, epsilon=self.epsilon, reduction=self.reduction)
 
-    def extra_repr(self) -> str:
-        return f"epsilon={self.epsilon}, {super().extra_repr()}"
+describe(
+    poly1_cross_entropy,
+    family="Classification",
+    task="Multi-class",
+    plot=Plot(
+        P_T,
+        TWO_CLASSES + " $\\varepsilon = 0$ is cross-entropy.",
+        {f"ε = {e:g}": two_class(poly1_cross_entropy, epsilon=e) for e in (-1.0, 0.0, 1.0, 2.0)},
+    ),
+)

@@ -7,16 +7,18 @@ import math
 import torch
 from torch import Tensor
 
+from deeplossdive._about import RESIDUAL, Axis, Curve, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
+    NON_NEGATIVE_FINITE,
+    POSITIVE_FINITE,
+    UNIT,
     check_floating,
-    check_non_negative_finite,
-    check_positive_finite,
+    check_interval,
     check_probability_values,
     check_same_shape,
-    check_unit_interval,
 )
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -96,7 +98,7 @@ def poisson_nll_loss(
     check_floating(fn, "input", input)
     check_floating(fn, "target", target)
     check_same_shape(fn, "target", target, "input", input)
-    check_non_negative_finite(fn, "eps", eps)
+    check_interval(fn, "eps", eps, NON_NEGATIVE_FINITE)
     check_reduction(fn, reduction)
     check_probability_values(fn, "target", target)
     if not log_input:
@@ -210,8 +212,8 @@ def gaussian_nll_loss(
     check_floating(fn, "target", target)
     check_same_shape(fn, "target", target, "input", input)
     variance = _gaussian_variance(fn, input, var)
-    check_positive_finite(fn, "eps", eps)
-    check_unit_interval(fn, "beta", beta)
+    check_interval(fn, "eps", eps, POSITIVE_FINITE)
+    check_interval(fn, "beta", beta, UNIT)
     check_reduction(fn, reduction)
     check_probability_values(fn, "var", var)
     mu = upcast(input)
@@ -228,20 +230,8 @@ def gaussian_nll_loss(
     return reduce_loss(loss, reduction).to(input.dtype)
 
 
-class PoissonNLLLoss(Loss[Reduction]):
-    """Module form of [`poisson_nll_loss`][deeplossdive.functional.poisson_nll_loss].
-
-    Args:
-        log_input: Whether the input holds log-rates (the default) or rates.
-        full: Add the Stirling term (the full negative log-likelihood).
-        eps: Added to the rate inside the log when `log_input=False`, $\\varepsilon \\ge 0$.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - input: any shape.
-        - target: the shape of `input`.
-        - output: scalar, or the shape of `input` for `"none"`.
-    """
+class PoissonNLLLoss(Loss[Reduction], function=poisson_nll_loss):
+    """Module form of [`poisson_nll_loss`][deeplossdive.functional.poisson_nll_loss]."""
 
     def __init__(
         self,
@@ -251,43 +241,11 @@ class PoissonNLLLoss(Loss[Reduction]):
         eps: float = 1e-8,
         reduction: Reduction = "mean",
     ) -> None:
-        super().__init__(reduction=reduction)
-        self.log_input = log_input
-        self.full = full
-        self.eps = check_non_negative_finite(type(self).__name__, "eps", eps)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return poisson_nll_loss(
-            input,
-            target,
-            log_input=self.log_input,
-            full=self.full,
-            eps=self.eps,
-            reduction=self.reduction,
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"log_input={self.log_input}, full={self.full}, eps={self.eps}, {super().extra_repr()}"
-        )
+        super().__init__(locals(), eps=NON_NEGATIVE_FINITE)
 
 
-class GaussianNLLLoss(Loss[Reduction]):
-    """Module form of [`gaussian_nll_loss`][deeplossdive.functional.gaussian_nll_loss].
-
-    Args:
-        full: Add the constant $\\tfrac12 \\log 2\\pi$.
-        eps: The smallest variance, $\\varepsilon > 0$.
-        beta: The β-NLL exponent, $0 \\le \\beta \\le 1$; 0 is torch's loss.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - input: any shape.
-        - target: the shape of `input`.
-        - var: the shape of `input`, or that shape with one dimension of size 1 or without its
-          last dimension.
-        - output: scalar, or the shape of `input` for `"none"`.
-    """
+class GaussianNLLLoss(Loss[Reduction], function=gaussian_nll_loss):
+    """Module form of [`gaussian_nll_loss`][deeplossdive.functional.gaussian_nll_loss]."""
 
     def __init__(
         self,
@@ -297,22 +255,45 @@ class GaussianNLLLoss(Loss[Reduction]):
         beta: float = 0.0,
         reduction: Reduction = "mean",
     ) -> None:
-        super().__init__(reduction=reduction)
-        name = type(self).__name__
-        self.full = full
-        self.eps = check_positive_finite(name, "eps", eps)
-        self.beta = check_unit_interval(name, "beta", beta)
+        super().__init__(locals(), eps=POSITIVE_FINITE, beta=UNIT)
 
-    def forward(self, input: Tensor, target: Tensor, var: Tensor) -> Tensor:
-        return gaussian_nll_loss(
-            input,
-            target,
-            var,
-            full=self.full,
-            eps=self.eps,
-            beta=self.beta,
-            reduction=self.reduction,
-        )
 
-    def extra_repr(self) -> str:
-        return f"full={self.full}, eps={self.eps}, beta={self.beta}, {super().extra_repr()}"
+def _poisson(count: float) -> Curve:
+    return lambda x: poisson_nll_loss(x, torch.full_like(x, count), reduction="none")
+
+
+def _gaussian(var: float, beta: float = 0.0) -> Curve:
+    return lambda r: gaussian_nll_loss(
+        r, torch.zeros_like(r), torch.full_like(r, var), beta=beta, reduction="none"
+    )
+
+
+describe(
+    poisson_nll_loss,
+    family="Regression",
+    task="Count regression",
+    torch="`F.poisson_nll_loss`",
+    plot=Plot(
+        Axis("$\\log\\lambda$", (-2.0, 3.0), "$\\log\\lambda$"),
+        "A predicted log-rate $\\log\\lambda$ (`log_input=True`) against a count $y$; the "
+        "minimum is at $\\lambda = y$.",
+        {f"y = {y:g}": _poisson(y) for y in (0.0, 1.0, 3.0, 8.0)},
+    ),
+)
+describe(
+    gaussian_nll_loss,
+    family="Regression",
+    task="Heteroscedastic regression (mean and variance)",
+    torch="`F.gaussian_nll_loss` (no `beta`)",
+    plot=Plot(
+        RESIDUAL,
+        "Target $y = 0$, predicted mean $x$, a fixed predicted variance $\\sigma^2$: the larger "
+        "the variance, the weaker the pull on the mean, unless $\\beta > 0$.",
+        {
+            "σ² = 0.5": _gaussian(0.5),
+            "σ² = 1": _gaussian(1.0),
+            "σ² = 4": _gaussian(4.0),
+            "σ² = 4, β = 0.5": _gaussian(4.0, beta=0.5),
+        },
+    ),
+)

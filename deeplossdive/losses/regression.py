@@ -3,31 +3,38 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
+from deeplossdive._about import RESIDUAL, RESIDUAL_SETUP, Curve, Plot, describe, residual
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
+    NON_NEGATIVE_FINITE,
+    OPEN_UNIT,
+    POSITIVE_FINITE,
     check_floating,
-    check_non_negative_finite,
-    check_open_unit_interval,
-    check_positive_finite,
+    check_interval,
     check_same_shape,
 )
 
-_LOG_2 = math.log(2.0)
+Kernel = Callable[..., Tensor]
+"""torch's fused loss: `(input, target, *, reduction) -> Tensor`."""
 
 
-def _residual(
+def _checked(
     fn: str, input: Tensor, target: Tensor, weight: Tensor | None, reduction: Reduction
-) -> tuple[Tensor, Tensor | None]:
-    """Validate the tensors and return $r = x - y$ and the weights, in the compute dtype.
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Validate the tensors and return input, target and weights in the compute dtype.
 
-    Both tensors are cast to the compute dtype *before* subtracting: in float16 the difference of
-    two representable values can overflow (60000 - (-60000)).
+    Both tensors are cast to the compute dtype *before* any subtraction: in float16 the
+    difference of two representable values can overflow (60000 - (-60000)).
     """
     check_floating(fn, "input", input)
     check_floating(fn, "target", target)
@@ -37,14 +44,42 @@ def _residual(
         check_same_shape(fn, "weight", weight, "input", input)
     check_reduction(fn, reduction)
     work = upcast(input)
-    residual = work - target.to(work.dtype)
-    return residual, None if weight is None else weight.to(work.dtype)
+    return (
+        work,
+        _as(target, work.dtype),
+        None if weight is None else _as(weight, work.dtype),
+    )
+
+
+def _as(tensor: Tensor, dtype: torch.dtype) -> Tensor:
+    return tensor if tensor.dtype == dtype else tensor.to(dtype)
+
+
+def _fused(
+    kernel: Kernel,
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    reduction: Reduction,
+    dtype: torch.dtype,
+) -> Tensor:
+    r"""torch's fused `kernel` with DeepLossDive's reductions.
+
+    Without weights torch's own reduction is ours, except that the mean of nothing is 0 here
+    (torch: NaN): an empty input takes the sum, 0 with a zero gradient (a shape property, no
+    sync). With weights the unreduced loss is weighted and reduced as $\sum w \ell / \sum w$.
+    """
+    if weight is None:
+        if reduction == "mean" and input.numel() == 0:
+            reduction = "sum"
+        return _as(kernel(input, target, reduction=reduction), dtype)
+    return _reduce(kernel(input, target, reduction="none"), reduction, weight, dtype)
 
 
 def _reduce(
     loss: Tensor, reduction: Reduction, weight: Tensor | None, dtype: torch.dtype
 ) -> Tensor:
-    return reduce_loss(loss, reduction, weight=weight).to(dtype)
+    return _as(reduce_loss(loss, reduction, weight=weight), dtype)
 
 
 def mse_loss(
@@ -96,8 +131,8 @@ def mse_loss(
 
         By hand: $(0.25 + 0 + 9) / 3 = 3.0833$.
     """
-    residual, weights = _residual("mse_loss", input, target, weight, reduction)
-    return _reduce(residual * residual, reduction, weights, input.dtype)
+    work, target, weights = _checked("mse_loss", input, target, weight, reduction)
+    return _fused(F.mse_loss, work, target, weights, reduction, input.dtype)
 
 
 def l1_loss(
@@ -146,8 +181,8 @@ def l1_loss(
 
         By hand: $(0.5 + 0 + 3) / 3 = 1.1667$.
     """
-    residual, weights = _residual("l1_loss", input, target, weight, reduction)
-    return _reduce(residual.abs(), reduction, weights, input.dtype)
+    work, target, weights = _checked("l1_loss", input, target, weight, reduction)
+    return _fused(F.l1_loss, work, target, weights, reduction, input.dtype)
 
 
 def huber_loss(
@@ -207,11 +242,13 @@ def huber_loss(
         $2 \cdot (3 - 1) = 4$.
     """
     fn = "huber_loss"
-    residual, weights = _residual(fn, input, target, weight, reduction)
-    check_positive_finite(fn, "delta", delta)
-    size = residual.abs()
-    loss = torch.where(size <= delta, 0.5 * residual * residual, delta * (size - 0.5 * delta))
-    return _reduce(loss, reduction, weights, input.dtype)
+    work, target, weights = _checked(fn, input, target, weight, reduction)
+    delta = check_interval(fn, "delta", delta, POSITIVE_FINITE)
+
+    def kernel(x: Tensor, y: Tensor, *, reduction: str) -> Tensor:
+        return F.huber_loss(x, y, reduction=reduction, delta=delta)
+
+    return _fused(kernel, work, target, weights, reduction, input.dtype)
 
 
 def smooth_l1_loss(
@@ -270,14 +307,14 @@ def smooth_l1_loss(
         $\delta = 2$.
     """
     fn = "smooth_l1_loss"
-    residual, weights = _residual(fn, input, target, weight, reduction)
-    check_non_negative_finite(fn, "beta", beta)
-    size = residual.abs()
-    if beta == 0:
-        loss = size
-    else:
-        loss = torch.where(size < beta, 0.5 * residual * residual / beta, size - 0.5 * beta)
-    return _reduce(loss, reduction, weights, input.dtype)
+    work, target, weights = _checked(fn, input, target, weight, reduction)
+    beta = check_interval(fn, "beta", beta, NON_NEGATIVE_FINITE)
+
+    def kernel(x: Tensor, y: Tensor, *, reduction: str) -> Tensor:
+        # torch's smooth_l1_loss is l1_loss at beta = 0.
+        return F.smooth_l1_loss(x, y, reduction=reduction, beta=beta)
+
+    return _fused(kernel, work, target, weights, reduction, input.dtype)
 
 
 def log_cosh_loss(
@@ -304,7 +341,9 @@ def log_cosh_loss(
     $|r| + \log(1 + e^{-2|r|}) - \log 2$ for $|r| \ge 1$, which cannot overflow, and as
     $\log(1 + 2\sinh^2(r/2))$ for $|r| < 1$, which keeps full relative precision near 0 where the
     first form cancels; values and gradients are finite at $|r| = 1000$ in float32 and float16.
-    Reductions, weights and dtypes as in [`mse_loss`][deeplossdive.functional.mse_loss].
+    The gradient $\tanh(x - y)$ is written by hand from the one saved residual: first
+    derivatives only (a second one raises an error). Reductions, weights and dtypes as in
+    [`mse_loss`][deeplossdive.functional.mse_loss].
 
     Args:
         input: Predictions, any shape, floating point.
@@ -331,14 +370,9 @@ def log_cosh_loss(
         By hand: $\log\cosh 0.5 = 0.1201$ (close to $0.5^2/2 = 0.125$), and
         $1000 - \log 2 = 999.31$.
     """
-    residual, weights = _residual("log_cosh_loss", input, target, weight, reduction)
-    size = residual.abs()
-    near_zero = size < 1
-    # Each branch only sees inputs where it is finite, so neither poisons the other's gradient.
-    half = torch.where(near_zero, residual, 0.0) / 2
-    near = torch.log1p(2 * torch.sinh(half) ** 2)
-    far = size + torch.log1p(torch.exp(-2 * size)) - _LOG_2
-    return _reduce(torch.where(near_zero, near, far), reduction, weights, input.dtype)
+    work, target, weights = _checked("log_cosh_loss", input, target, weight, reduction)
+    loss: Tensor = _LogCosh.apply(work, target)  # type: ignore[no-untyped-call]
+    return _reduce(loss, reduction, weights, input.dtype)
 
 
 def quantile_loss(
@@ -366,8 +400,9 @@ def quantile_loss(
     Under-predicting costs $q$ per unit, over-predicting $1 - q$: the constant that minimises
     the loss over a sample is its $q$-quantile, so $q = 0.9$ trains the upper end of an 80 %
     prediction interval. $q = 0.5$ is half the L1 loss. At $r = 0$ the gradient is 0 (a valid
-    subgradient, between the one-sided slopes $-q$ and $1 - q$), as L1's is. Reductions, weights
-    and dtypes as in [`mse_loss`][deeplossdive.functional.mse_loss].
+    subgradient, between the one-sided slopes $-q$ and $1 - q$), as L1's is. The gradient is
+    written by hand from the one saved residual: first derivatives only (a second one raises an
+    error). Reductions, weights and dtypes as in [`mse_loss`][deeplossdive.functional.mse_loss].
 
     Args:
         input: Predictions of the $q$-quantile, any shape, floating point.
@@ -400,183 +435,152 @@ def quantile_loss(
         $(0.5, 0, 3)$.
     """
     fn = "quantile_loss"
-    residual, weights = _residual(fn, input, target, weight, reduction)
-    check_open_unit_interval(fn, "quantile", quantile)
-    # q max(y - x, 0) + (1 - q) max(x - y, 0): relu's gradient at 0 is 0, so a perfect
-    # prediction gets gradient 0 (as in L1), and the value there is +0.0, never -0.0.
-    loss = quantile * torch.relu(-residual) + (1 - quantile) * torch.relu(residual)
+    work, target, weights = _checked(fn, input, target, weight, reduction)
+    q = check_interval(fn, "quantile", quantile, OPEN_UNIT)
+    loss: Tensor = _Pinball.apply(work, target, q)  # type: ignore[no-untyped-call]
     return _reduce(loss, reduction, weights, input.dtype)
 
 
-class MSELoss(Loss[Reduction]):
-    """Module form of [`mse_loss`][deeplossdive.functional.mse_loss].
+_LOG_2 = math.log(2.0)
 
-    Args:
-        weight: Optional per-element weights, exactly the shape of the input; stored as a
-            buffer. Weights that change from batch to batch go to the function instead.
-        reduction: `"none"`, `"mean"` or `"sum"`.
 
-    Shape:
-        - input: any shape.
-        - target: the shape of `input`.
-        - output: scalar, or the shape of `input` for `"none"`.
+class _LogCosh(torch.autograd.Function):
+    r"""$\log\cosh(x - y)$, elementwise, with the gradient $\tanh(x - y)$ written by hand.
+
+    With $a = |x - y|$: $\log(1 + 2\sinh^2(a/2))$ for $a < 1$, which keeps full relative
+    precision near 0 where the other form cancels, and $a + \log(1 + e^{-2a}) - \log 2$ (a
+    softplus) for $a \ge 1$, which cannot overflow. Autograd through these two branches would
+    keep and revisit a dozen tensors; this keeps one, $x - y$. Second derivatives are not
+    implemented (`once_differentiable`).
     """
 
-    weight: Tensor | None
+    @staticmethod
+    def forward(ctx: Any, input: Tensor, target: Tensor) -> Tensor:
+        residual = input - target
+        size = residual.abs()
+        sinh = torch.clamp_max(size, 1.0).mul_(0.5).sinh_()
+        near = sinh.mul_(sinh).mul_(2.0).log1p_()
+        far = F.softplus(size * -2.0).add_(size).sub_(_LOG_2)
+        ctx.save_for_backward(residual)
+        return torch.where(size < 1, near, far)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        (residual,) = ctx.saved_tensors
+        grad_input = torch.tanh(residual).mul_(grad)
+        grad_target = -grad_input if ctx.needs_input_grad[1] else None
+        return grad_input if ctx.needs_input_grad[0] else None, grad_target
+
+
+class _Pinball(torch.autograd.Function):
+    r"""The pinball loss $\max(r, 0) - q\,r$ of $r = x - y$, with its gradient written by hand.
+
+    $\max(r, 0) - q\,r$ is $(1 - q)\,r$ above 0 and $-q\,r$ below, the quantile loss of the
+    prediction $x$; at $r = 0$ it is $+0.0$ (never $-0.0$) and its gradient is 0 (as L1's),
+    between the one-sided slopes. With $h = \operatorname{sign}(r) / 2$ the gradient is
+    $h + (2 - 4q)\,h^2$: $1 - q$, $-q$ or 0. One saved tensor, $r$; second derivatives are not
+    implemented (`once_differentiable`).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, input: Tensor, target: Tensor, quantile: float) -> Tensor:
+        residual = input - target
+        ctx.save_for_backward(residual)
+        ctx.quantile = quantile
+        return torch.clamp_min(residual, 0.0).sub_(residual, alpha=quantile)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        (residual,) = ctx.saved_tensors
+        half_sign = torch.sign(residual).mul_(0.5)
+        slope = torch.addcmul(half_sign, half_sign, half_sign, value=2 - 4 * ctx.quantile)
+        grad_input = slope.mul_(grad)
+        grad_target = -grad_input if ctx.needs_input_grad[1] else None
+        return grad_input if ctx.needs_input_grad[0] else None, grad_target, None
+
+
+class MSELoss(Loss[Reduction], function=mse_loss):
+    """Module form of [`mse_loss`][deeplossdive.functional.mse_loss]."""
 
     def __init__(self, *, weight: Tensor | None = None, reduction: Reduction = "mean") -> None:
-        super().__init__(reduction=reduction)
-        self.register_weight("weight", weight)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return mse_loss(input, target, weight=self.weight, reduction=self.reduction)
+        super().__init__(locals())
 
 
-class L1Loss(Loss[Reduction]):
-    """Module form of [`l1_loss`][deeplossdive.functional.l1_loss].
-
-    Args:
-        weight: Optional per-element weights, exactly the shape of the input; stored as a
-            buffer. Weights that change from batch to batch go to the function instead.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - input: any shape.
-        - target: the shape of `input`.
-        - output: scalar, or the shape of `input` for `"none"`.
-    """
-
-    weight: Tensor | None
+class L1Loss(Loss[Reduction], function=l1_loss):
+    """Module form of [`l1_loss`][deeplossdive.functional.l1_loss]."""
 
     def __init__(self, *, weight: Tensor | None = None, reduction: Reduction = "mean") -> None:
-        super().__init__(reduction=reduction)
-        self.register_weight("weight", weight)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return l1_loss(input, target, weight=self.weight, reduction=self.reduction)
+        super().__init__(locals())
 
 
-class HuberLoss(Loss[Reduction]):
-    """Module form of [`huber_loss`][deeplossdive.functional.huber_loss].
-
-    Args:
-        delta: Where the quadratic turns linear, $\\delta > 0$.
-        weight: Optional per-element weights, exactly the shape of the input; stored as a
-            buffer. Weights that change from batch to batch go to the function instead.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - input: any shape.
-        - target: the shape of `input`.
-        - output: scalar, or the shape of `input` for `"none"`.
-    """
-
-    weight: Tensor | None
+class HuberLoss(Loss[Reduction], function=huber_loss):
+    """Module form of [`huber_loss`][deeplossdive.functional.huber_loss]."""
 
     def __init__(
         self, *, delta: float = 1.0, weight: Tensor | None = None, reduction: Reduction = "mean"
     ) -> None:
-        super().__init__(reduction=reduction)
-        name = type(self).__name__
-        self.delta = check_positive_finite(name, "delta", delta)
-        self.register_weight("weight", weight)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return huber_loss(
-            input, target, delta=self.delta, weight=self.weight, reduction=self.reduction
-        )
-
-    def extra_repr(self) -> str:
-        return f"delta={self.delta}, {super().extra_repr()}"
+        super().__init__(locals(), delta=POSITIVE_FINITE)
 
 
-class SmoothL1Loss(Loss[Reduction]):
-    """Module form of [`smooth_l1_loss`][deeplossdive.functional.smooth_l1_loss].
-
-    Args:
-        beta: Width of the quadratic zone, $\\beta \\ge 0$; $\\beta = 0$ is L1.
-        weight: Optional per-element weights, exactly the shape of the input; stored as a
-            buffer. Weights that change from batch to batch go to the function instead.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - input: any shape.
-        - target: the shape of `input`.
-        - output: scalar, or the shape of `input` for `"none"`.
-    """
-
-    weight: Tensor | None
+class SmoothL1Loss(Loss[Reduction], function=smooth_l1_loss):
+    """Module form of [`smooth_l1_loss`][deeplossdive.functional.smooth_l1_loss]."""
 
     def __init__(
         self, *, beta: float = 1.0, weight: Tensor | None = None, reduction: Reduction = "mean"
     ) -> None:
-        super().__init__(reduction=reduction)
-        name = type(self).__name__
-        self.beta = check_non_negative_finite(name, "beta", beta)
-        self.register_weight("weight", weight)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return smooth_l1_loss(
-            input, target, beta=self.beta, weight=self.weight, reduction=self.reduction
-        )
-
-    def extra_repr(self) -> str:
-        return f"beta={self.beta}, {super().extra_repr()}"
+        super().__init__(locals(), beta=NON_NEGATIVE_FINITE)
 
 
-class LogCoshLoss(Loss[Reduction]):
-    """Module form of [`log_cosh_loss`][deeplossdive.functional.log_cosh_loss].
-
-    Args:
-        weight: Optional per-element weights, exactly the shape of the input; stored as a
-            buffer. Weights that change from batch to batch go to the function instead.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - input: any shape.
-        - target: the shape of `input`.
-        - output: scalar, or the shape of `input` for `"none"`.
-    """
-
-    weight: Tensor | None
+class LogCoshLoss(Loss[Reduction], function=log_cosh_loss):
+    """Module form of [`log_cosh_loss`][deeplossdive.functional.log_cosh_loss]."""
 
     def __init__(self, *, weight: Tensor | None = None, reduction: Reduction = "mean") -> None:
-        super().__init__(reduction=reduction)
-        self.register_weight("weight", weight)
-
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return log_cosh_loss(input, target, weight=self.weight, reduction=self.reduction)
+        super().__init__(locals())
 
 
-class QuantileLoss(Loss[Reduction]):
-    """Module form of [`quantile_loss`][deeplossdive.functional.quantile_loss].
-
-    Args:
-        quantile: The quantile level $q \\in (0, 1)$.
-        weight: Optional per-element weights, exactly the shape of the input; stored as a
-            buffer. Weights that change from batch to batch go to the function instead.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - input: any shape.
-        - target: the shape of `input`.
-        - output: scalar, or the shape of `input` for `"none"`.
-    """
-
-    weight: Tensor | None
+class QuantileLoss(Loss[Reduction], function=quantile_loss):
+    """Module form of [`quantile_loss`][deeplossdive.functional.quantile_loss]."""
 
     def __init__(
         self, *, quantile: float = 0.5, weight: Tensor | None = None, reduction: Reduction = "mean"
     ) -> None:
-        super().__init__(reduction=reduction)
-        name = type(self).__name__
-        self.quantile = check_open_unit_interval(name, "quantile", quantile)
-        self.register_weight("weight", weight)
+        super().__init__(locals(), quantile=OPEN_UNIT)
 
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return quantile_loss(
-            input, target, quantile=self.quantile, weight=self.weight, reduction=self.reduction
-        )
 
-    def extra_repr(self) -> str:
-        return f"quantile={self.quantile}, {super().extra_repr()}"
+def _describe(
+    function: Callable[..., Tensor],
+    task: str,
+    torch: str,
+    curves: dict[str, Curve],
+    note: str = "",
+) -> None:
+    plot = Plot(RESIDUAL, RESIDUAL_SETUP + note, curves)
+    describe(function, family="Regression", task=task, torch=torch, plot=plot)
+
+
+_describe(mse_loss, "Regression", "`F.mse_loss`", {"mse_loss": residual(mse_loss)})
+_describe(l1_loss, "Regression (median), outliers", "`F.l1_loss`", {"l1_loss": residual(l1_loss)})
+_describe(
+    log_cosh_loss, "Regression with outliers", "—", {"log_cosh_loss": residual(log_cosh_loss)}
+)
+_describe(
+    huber_loss,
+    "Regression with outliers",
+    "`F.huber_loss`",
+    {f"δ = {d:g}": residual(huber_loss, delta=d) for d in (0.5, 1.0, 2.0)},
+)
+_describe(
+    smooth_l1_loss,
+    "Regression with outliers, box regression",
+    "`F.smooth_l1_loss`",
+    {f"β = {b:g}": residual(smooth_l1_loss, beta=b) for b in (0.5, 1.0, 2.0)},
+)
+_describe(
+    quantile_loss,
+    "Quantile regression, intervals",
+    "—",
+    {f"q = {q:g}": residual(quantile_loss, quantile=q) for q in (0.1, 0.5, 0.9)},
+    " Left of 0 the prediction is too low (under-prediction).",
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from deeplossdive._about import COSINE, Curve, Plot, describe, each, unit_at_cosine
 from deeplossdive._base import Loss
 from deeplossdive._distributed import (
     all_gather_rows,
@@ -15,14 +16,15 @@ from deeplossdive._distributed import (
 from deeplossdive._numerics import compute_dtype
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
+    POSITIVE_FINITE,
     check_distributed_reduction,
     check_floating,
     check_integer,
+    check_interval,
     check_ndim,
-    check_positive_finite,
     check_shape,
 )
-from deeplossdive.losses.nt_xent import _candidate_log_probs, _unit_rows
+from deeplossdive.losses._similarity import _candidate_log_probs, _unit_rows
 
 
 def _supcon_terms(
@@ -134,7 +136,7 @@ def supervised_contrastive_loss(
     check_integer(fn, "labels", labels)
     check_ndim(fn, "embeddings", embeddings, 2, "(N, D)")
     check_shape(fn, "labels", labels, (embeddings.shape[0],), "one label per row of embeddings")
-    check_positive_finite(fn, "temperature", temperature)
+    check_interval(fn, "temperature", temperature, POSITIVE_FINITE)
     check_distributed_reduction(fn, check_reduction(fn, reduction), distributed)
 
     units = _unit_rows(embeddings, compute_dtype(embeddings))
@@ -152,44 +154,39 @@ def supervised_contrastive_loss(
     return reduce_loss(loss, reduction, weight=has_positive.to(loss.dtype)).to(embeddings.dtype)
 
 
-class SupervisedContrastiveLoss(Loss[Reduction]):
+class SupervisedContrastiveLoss(Loss[Reduction], function=supervised_contrastive_loss):
     """Module form of
     [`supervised_contrastive_loss`][deeplossdive.functional.supervised_contrastive_loss].
-
-    Args:
-        temperature: $\\tau > 0$.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-        distributed: Positives and negatives from the global batch of the process group
-            (`"mean"`, `"sum"`).
-
-    Shape:
-        - embeddings: $(N, D)$, every view of every sample.
-        - labels: $(N)$, integer.
-        - output: scalar, or $(N)$ for `"none"`.
     """
 
     def __init__(
-        self,
-        *,
-        temperature: float = 0.1,
-        reduction: Reduction = "mean",
-        distributed: bool = False,
+        self, *, temperature: float = 0.1, reduction: Reduction = "mean", distributed: bool = False
     ) -> None:
-        super().__init__(reduction=reduction)
-        name = type(self).__name__
-        self.temperature = check_positive_finite(name, "temperature", temperature)
-        check_distributed_reduction(name, reduction, distributed)
-        self.distributed = distributed
+        super().__init__(locals(), temperature=POSITIVE_FINITE)
 
-    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+
+def _supcon(temperature: float) -> Curve:
+    def one(c: Tensor) -> Tensor:
+        other = torch.tensor([0.0, 0.0, 1.0], dtype=c.dtype)
+        anchor = torch.tensor([1.0, 0.0, 0.0], dtype=c.dtype)
+        embeddings = torch.stack([anchor, unit_at_cosine(c), other, other])
+        labels = torch.tensor([0, 0, 1, 1])
         return supervised_contrastive_loss(
-            embeddings,
-            labels,
-            temperature=self.temperature,
-            reduction=self.reduction,
-            distributed=self.distributed,
-        )
+            embeddings, labels, temperature=temperature, reduction="none"
+        )[0]
 
-    def extra_repr(self) -> str:
-        distributed = ", distributed=True" if self.distributed else ""
-        return f"temperature={self.temperature}, {super().extra_repr()}{distributed}"
+    return each(one)
+
+
+describe(
+    supervised_contrastive_loss,
+    family="Metric learning",
+    task="Supervised contrastive",
+    plot=Plot(
+        COSINE,
+        "The loss of one anchor whose one positive is at cosine $\\cos\\theta$, with two "
+        "negatives (the other label) at right angles to it.",
+        {f"τ = {t:g}": _supcon(t) for t in (0.1, 0.5, 1.0)},
+        points=61,
+    ),
+)

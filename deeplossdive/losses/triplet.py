@@ -7,14 +7,16 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from deeplossdive._about import Axis, Curve, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
 from deeplossdive._validation import (
-    check_at_least,
+    NON_NEGATIVE,
+    Interval,
     check_floating,
+    check_interval,
     check_ndim,
-    check_non_negative,
     check_same_dtype,
     check_same_shape,
     check_shape,
@@ -129,9 +131,9 @@ def triplet_margin_loss(
 def _check_hyperparameters(
     fn: str, margin: float, p: float, distance: Distance | None, eps: float
 ) -> None:
-    check_non_negative(fn, "margin", margin)
-    check_at_least(fn, "p", p, 1.0)
-    check_non_negative(fn, "eps", eps)
+    check_interval(fn, "margin", margin, NON_NEGATIVE)
+    check_interval(fn, "p", p, Interval(1.0))
+    check_interval(fn, "eps", eps, NON_NEGATIVE)
     if distance is not None:
         if not callable(distance):
             raise TypeError(
@@ -169,56 +171,45 @@ def _checked(fn: str, distance: Distance, rows: int) -> Distance:
     return dist
 
 
-class TripletMarginLoss(Loss[Reduction]):
-    """Module form of [`triplet_margin_loss`][deeplossdive.functional.triplet_margin_loss].
-
-    Args:
-        margin: The margin $m \\ge 0$.
-        p: The order $p \\ge 1$ of the norm.
-        swap: Use the smaller of the anchor–negative and positive–negative distances.
-        distance: A callable `(x, y) -> (N,)`, or `None` for the $p$-norm distance.
-        eps: The $\\epsilon \\ge 0$ added to each difference in the $p$-norm distance.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Shape:
-        - anchor, positive, negative: $(N, D)$.
-        - output: scalar, or $(N)$ for `"none"`.
-    """
+class TripletMarginLoss(Loss[Reduction], function=triplet_margin_loss):
+    """Module form of [`triplet_margin_loss`][deeplossdive.functional.triplet_margin_loss]."""
 
     def __init__(
         self,
         *,
         margin: float = 1.0,
         p: float = _DEFAULT_P,
-        swap: bool = False,
-        distance: Distance | None = None,
         eps: float = _DEFAULT_EPS,
+        distance: Distance | None = None,
+        swap: bool = False,
         reduction: Reduction = "mean",
     ) -> None:
-        super().__init__(reduction=reduction)
         _check_hyperparameters(type(self).__name__, margin, p, distance, eps)
-        self.margin = float(margin)
-        self.p = float(p)
-        self.swap = bool(swap)
-        self.distance = distance
-        self.eps = float(eps)
-
-    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
-        return triplet_margin_loss(
-            anchor,
-            positive,
-            negative,
-            margin=self.margin,
-            p=self.p,
-            swap=self.swap,
-            distance=self.distance,
-            eps=self.eps,
-            reduction=self.reduction,
-        )
+        super().__init__(locals(), margin=NON_NEGATIVE, p=Interval(1.0), eps=NON_NEGATIVE)
 
     def extra_repr(self) -> str:
-        if self.distance is None:
-            metric = f"p={self.p}, eps={self.eps}"
-        else:
-            metric = f"distance={getattr(self.distance, '__name__', repr(self.distance))}"
-        return f"margin={self.margin}, {metric}, swap={self.swap}, {super().extra_repr()}"
+        return self.describe(hidden=("distance",) if self.distance is None else ("p", "eps"))
+
+
+def _triplet(margin: float) -> Curve:
+    def loss(d: Tensor) -> Tensor:
+        zeros = torch.zeros_like(d)
+        anchor = torch.stack([zeros, zeros], dim=1)
+        positive = torch.stack([torch.ones_like(d), zeros], dim=1)
+        negative = torch.stack([zeros, d], dim=1)
+        return triplet_margin_loss(anchor, positive, negative, margin=margin, reduction="none")
+
+    return loss
+
+
+describe(
+    triplet_margin_loss,
+    family="Metric learning",
+    task="Metric learning (triplets)",
+    torch="`F.triplet_margin_loss`",
+    plot=Plot(
+        Axis("$d(a, n)$", (0.0, 3.5), "$d(a, n)$"),
+        "The positive is at distance $d(a, p) = 1$ from the anchor, the negative at $d(a, n)$.",
+        {f"margin = {m:g}": _triplet(m) for m in (0.5, 1.0, 2.0)},
+    ),
+)

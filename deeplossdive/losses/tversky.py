@@ -4,37 +4,45 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from deeplossdive._about import (
+    OVERLAP,
+    SEGMENTATION_SETUP,
+    Plot,
+    describe,
+    sigmoid_small_object,
+    softmax_small_object,
+)
 from deeplossdive._base import Loss
 from deeplossdive._reduction import Reduction
-from deeplossdive._validation import check_positive_finite
-from deeplossdive.losses._overlap import (
-    Aggregation,
-    EmptyPolicy,
-    OverlapStatistics,
-    aggregate,
-    check_overlap_options,
-    overlap_loss,
-    sigmoid_statistics,
-    softmax_statistics,
+from deeplossdive._validation import NON_NEGATIVE_FINITE, POSITIVE_FINITE, check_interval
+from deeplossdive.losses._overlap import Aggregation, EmptyPolicy, OverlapStatistics
+from deeplossdive.losses._overlap_pipeline import (
+    Classes,
+    OverlapOptions,
+    Ratio,
+    overlap,
 )
 
 
-def _tversky_ratio(
-    stats: OverlapStatistics, smooth: float, alpha: float, beta: float
-) -> tuple[Tensor, Tensor]:
-    """Numerator and denominator of the smoothed Tversky index."""
-    tp, fp, fn = stats.tp, stats.fp, stats.fn
-    return tp + smooth, tp + alpha * fp + beta * fn + smooth
-
-
-def _check_tversky_options(
-    function: str, alpha: float, beta: float, gamma: float
-) -> tuple[float, float, float]:
-    return (
-        check_positive_finite(function, "alpha", alpha),
-        check_positive_finite(function, "beta", beta),
-        check_positive_finite(function, "gamma", gamma),
+def _tversky(function: str, alpha: float, beta: float, gamma: float) -> tuple[Ratio, float]:
+    """The ratio of the smoothed Tversky index, and the exponent, from checked options."""
+    alpha, beta, gamma = (
+        check_interval(function, name, value, POSITIVE_FINITE)
+        for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma))
     )
+
+    def ratio(stats: OverlapStatistics, smooth: float) -> tuple[Tensor, Tensor]:
+        tp, fp, fn = stats.tp, stats.fp, stats.fn
+        return tp + smooth, tp + alpha * fp + beta * fn + smooth
+
+    return ratio, gamma
+
+
+_INTERVALS = {
+    "smooth": NON_NEGATIVE_FINITE,
+    **dict.fromkeys(("alpha", "beta", "gamma"), POSITIVE_FINITE),
+}
+"""The intervals of the modules' real options."""
 
 
 def tversky_loss(
@@ -133,30 +141,10 @@ def tversky_loss(
         Class 1 has $TP = 1.5$, $FP = 1$, $FN = 0.5$: $1 - 1.5/(1.5 + 0.3 + 0.35) = 0.3023$.
     """
     fn = "tversky_loss"
-    alpha, beta, gamma = _check_tversky_options(fn, alpha, beta, gamma)
-    smooth = check_overlap_options(
-        fn,
-        smooth=smooth,
-        aggregation=aggregation,
-        empty=empty,
-        reduction=reduction,
-        distributed=distributed,
-    )
-    stats = softmax_statistics(
-        fn, logits, target, include_background=include_background, ignore_index=ignore_index
-    )
-    stats = aggregate(stats, aggregation, distributed=distributed)
-    numerator, denominator = _tversky_ratio(stats, smooth, alpha, beta)
-    loss = overlap_loss(
-        numerator,
-        denominator,
-        stats,
-        empty=empty,
-        reduction=reduction,
-        gamma=gamma,
-        over_ranks=distributed and aggregation == "per_image",
-    )
-    return loss.to(logits.dtype)
+    ratio, gamma = _tversky(fn, alpha, beta, gamma)
+    options = OverlapOptions(smooth, aggregation, empty, reduction, distributed)
+    classes = Classes(include_background, ignore_index)
+    return overlap(fn, ratio, logits, target, options, classes, gamma=gamma)
 
 
 def sigmoid_tversky_loss(
@@ -175,58 +163,26 @@ def sigmoid_tversky_loss(
 ) -> Tensor:
     r"""(Focal) Tversky loss of the sigmoid of `logits`, per (image, channel).
 
-    Each channel $c$ is its own binary mask (the loss of
-    [Salehi et al., 2017](https://arxiv.org/abs/1706.05721), per channel). With
-    $p = \sigma(x)$, targets $g \in [0, 1]$ and the soft counts of image $n$ and channel $c$
-    summed over its pixels $i$,
-    $TP_{nc} = \sum_i \min(p_{nci}, g_{nci})$, $FP_{nc} = \sum_i \max(p_{nci} - g_{nci}, 0)$
-    and $FN_{nc} = \sum_i \max(g_{nci} - p_{nci}, 0)$ (for hard targets, $\sum_i p g$,
-    $\sum_i p (1 - g)$ and $\sum_i (1 - p) g$; for soft ones, the counts of
-    [Wang et al., 2023](https://arxiv.org/abs/2303.16296), so that the loss is smallest at
-    $p = g$), the unreduced loss is
+    The loss $\ell_{nc}$ of [`tversky_loss`][deeplossdive.functional.tversky_loss], with its
+    $\alpha$, $\beta$ and $\gamma$, and with each channel $c$ its own binary mask (the loss of
+    [Salehi et al., 2017](https://arxiv.org/abs/1706.05721), per channel): $p = \sigma(x)$,
+    targets $g \in [0, 1]$, and the soft counts $TP$, $FP$ and $FN$ of
+    [`sigmoid_dice_loss`][deeplossdive.functional.sigmoid_dice_loss], which make the loss
+    smallest at $p = g$ for soft targets too.
 
-    $$
-    \ell_{nc} = \left(1 - \frac{TP_{nc} + s}{TP_{nc} + \alpha\, FP_{nc} + \beta\, FN_{nc} + s}
-    \right)^{\gamma}.
-    $$
-
-    $\alpha$, $\beta$ and $\gamma$ are those of
-    [`tversky_loss`][deeplossdive.functional.tversky_loss]; `aggregation`, `empty` and the
-    reductions those of [`sigmoid_dice_loss`][deeplossdive.functional.sigmoid_dice_loss].
-    float16 and bfloat16 inputs are computed in float32 and the result is returned in the input
-    dtype.
+    `smooth`, `aggregation`, `empty`, `reduction` and `distributed`, the shapes and the dtype of
+    the result, and what there is not (a background class, `ignore_index`) are those of
+    [`sigmoid_dice_loss`][deeplossdive.functional.sigmoid_dice_loss].
 
     Args:
         logits: Unnormalised scores, shape $(N, C, d_1, \dots)$ or $(N, C)$; $C = 1$ for a
             binary mask.
         target: Targets in $[0, 1]$ (hard or soft), floating point, the shape of `logits`.
-        alpha: Weight $\alpha > 0$ of the false positives.
-        beta: Weight $\beta > 0$ of the false negatives.
-        gamma: Exponent $\gamma > 0$ of the focal Tversky loss; 1 is the Tversky loss.
-        smooth: $s \ge 0$, added to the numerator and the denominator.
-        aggregation: `"per_image"` (a ratio per image and channel) or `"batch"` (counts summed
-            over the images, a ratio per channel).
-        empty: Score of an entry with empty target and empty prediction: `"one"`, `"zero"` or
-            `"ignore"`; or `"ignore_absent"`: leave out every entry whose target is empty,
-            whatever is predicted.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-        distributed: Compute the loss of the global batch of a `torch.distributed` process
-            group, on every rank: `"batch"` sums the counts over the ranks before the ratio,
-            `"per_image"` averages over the images of every rank. The value is that of one
-            process given the concatenated batch, and DDP's averaging of the gradients makes
-            them that process's too (the "Losses under DDP" guide). Only `"mean"` and `"sum"`;
-            outside a process group (or with one process) the ordinary loss.
-
-    Returns:
-        The loss: shape $(N, C)$ for `"none"` with `"per_image"`, $(C)$ for `"none"` with
-        `"batch"`, a scalar otherwise.
 
     Raises:
         TypeError: `logits` or `target` is not floating point.
-        ValueError: Shapes differ, `logits` has fewer than 2 dimensions, `alpha`, `beta` or `gamma`
-            not a finite number $> 0$, `smooth` negative or infinite, an unknown `aggregation`,
-            `empty` or `reduction`, `reduction="none"` with `distributed=True`, or (with value
-            checks on) a target outside $[0, 1]$.
+        ValueError: As for [`sigmoid_dice_loss`][deeplossdive.functional.sigmoid_dice_loss], or
+            `alpha`, `beta` or `gamma` is not a finite number $> 0$.
 
     Examples:
         One binary mask of four pixels with $p = (0.75, 0.5, 0.5, 0.25)$, the focal Tversky
@@ -246,49 +202,13 @@ def sigmoid_tversky_loss(
         $0.375^{0.75} = 0.4792$.
     """
     fn = "sigmoid_tversky_loss"
-    alpha, beta, gamma = _check_tversky_options(fn, alpha, beta, gamma)
-    smooth = check_overlap_options(
-        fn,
-        smooth=smooth,
-        aggregation=aggregation,
-        empty=empty,
-        reduction=reduction,
-        distributed=distributed,
-    )
-    stats = aggregate(sigmoid_statistics(fn, logits, target), aggregation, distributed=distributed)
-    numerator, denominator = _tversky_ratio(stats, smooth, alpha, beta)
-    loss = overlap_loss(
-        numerator,
-        denominator,
-        stats,
-        empty=empty,
-        reduction=reduction,
-        gamma=gamma,
-        over_ranks=distributed and aggregation == "per_image",
-    )
-    return loss.to(logits.dtype)
+    ratio, gamma = _tversky(fn, alpha, beta, gamma)
+    options = OverlapOptions(smooth, aggregation, empty, reduction, distributed)
+    return overlap(fn, ratio, logits, target, options, gamma=gamma)
 
 
-class TverskyLoss(Loss[Reduction]):
-    """Module form of [`tversky_loss`][deeplossdive.functional.tversky_loss].
-
-    Args:
-        alpha: Weight $\\alpha > 0$ of the false positives.
-        beta: Weight $\\beta > 0$ of the false negatives.
-        gamma: Exponent $\\gamma > 0$ (focal Tversky); 1 is the Tversky loss.
-        smooth: $s \\ge 0$, added to the numerator and the denominator.
-        include_background: Whether class 0 takes part.
-        aggregation: `"per_image"` or `"batch"`.
-        ignore_index: Target value to ignore.
-        empty: `"one"`, `"zero"`, `"ignore"` or `"ignore_absent"`.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-        distributed: The loss of the global batch of the process group (`"mean"`, `"sum"`).
-
-    Shape:
-        - logits: $(N, C, d_1, \\dots)$ or $(N, C)$.
-        - target: $(N, d_1, \\dots)$ or $(N)$, integer class indices.
-        - output: scalar; for `"none"`, $(N, C')$ per image or $(C')$ per batch.
-    """
+class TverskyLoss(Loss[Reduction], function=tversky_loss):
+    """Module form of [`tversky_loss`][deeplossdive.functional.tversky_loss]."""
 
     def __init__(
         self,
@@ -304,67 +224,11 @@ class TverskyLoss(Loss[Reduction]):
         reduction: Reduction = "mean",
         distributed: bool = False,
     ) -> None:
-        super().__init__(reduction=reduction)
-        name = type(self).__name__
-        self.alpha, self.beta, self.gamma = _check_tversky_options(name, alpha, beta, gamma)
-        self.smooth = check_overlap_options(
-            name,
-            smooth=smooth,
-            aggregation=aggregation,
-            empty=empty,
-            reduction=reduction,
-            distributed=distributed,
-        )
-        self.include_background = include_background
-        self.aggregation: Aggregation = aggregation
-        self.ignore_index = ignore_index
-        self.empty: EmptyPolicy = empty
-        self.distributed = distributed
-
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return tversky_loss(
-            logits,
-            target,
-            alpha=self.alpha,
-            beta=self.beta,
-            gamma=self.gamma,
-            smooth=self.smooth,
-            include_background=self.include_background,
-            aggregation=self.aggregation,
-            ignore_index=self.ignore_index,
-            empty=self.empty,
-            reduction=self.reduction,
-            distributed=self.distributed,
-        )
-
-    def extra_repr(self) -> str:
-        distributed = ", distributed=True" if self.distributed else ""
-        return (
-            f"alpha={self.alpha}, beta={self.beta}, gamma={self.gamma}, smooth={self.smooth}, "
-            f"include_background={self.include_background}, aggregation={self.aggregation!r}, "
-            f"ignore_index={self.ignore_index}, empty={self.empty!r}, "
-            f"{super().extra_repr()}{distributed}"
-        )
+        super().__init__(locals(), **_INTERVALS)
 
 
-class SigmoidTverskyLoss(Loss[Reduction]):
-    """Module form of [`sigmoid_tversky_loss`][deeplossdive.functional.sigmoid_tversky_loss].
-
-    Args:
-        alpha: Weight $\\alpha > 0$ of the false positives.
-        beta: Weight $\\beta > 0$ of the false negatives.
-        gamma: Exponent $\\gamma > 0$ (focal Tversky); 1 is the Tversky loss.
-        smooth: $s \\ge 0$, added to the numerator and the denominator.
-        aggregation: `"per_image"` or `"batch"`.
-        empty: `"one"`, `"zero"`, `"ignore"` or `"ignore_absent"`.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-        distributed: The loss of the global batch of the process group (`"mean"`, `"sum"`).
-
-    Shape:
-        - logits: $(N, C, d_1, \\dots)$ or $(N, C)$.
-        - target: the shape of `logits`, floating point in $[0, 1]$.
-        - output: scalar; for `"none"`, $(N, C)$ per image or $(C)$ per batch.
-    """
+class SigmoidTverskyLoss(Loss[Reduction], function=sigmoid_tversky_loss):
+    """Module form of [`sigmoid_tversky_loss`][deeplossdive.functional.sigmoid_tversky_loss]."""
 
     def __init__(
         self,
@@ -378,39 +242,40 @@ class SigmoidTverskyLoss(Loss[Reduction]):
         reduction: Reduction = "mean",
         distributed: bool = False,
     ) -> None:
-        super().__init__(reduction=reduction)
-        name = type(self).__name__
-        self.alpha, self.beta, self.gamma = _check_tversky_options(name, alpha, beta, gamma)
-        self.smooth = check_overlap_options(
-            name,
-            smooth=smooth,
-            aggregation=aggregation,
-            empty=empty,
-            reduction=reduction,
-            distributed=distributed,
-        )
-        self.aggregation: Aggregation = aggregation
-        self.empty: EmptyPolicy = empty
-        self.distributed = distributed
+        super().__init__(locals(), **_INTERVALS)
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return sigmoid_tversky_loss(
-            logits,
-            target,
-            alpha=self.alpha,
-            beta=self.beta,
-            gamma=self.gamma,
-            smooth=self.smooth,
-            aggregation=self.aggregation,
-            empty=self.empty,
-            reduction=self.reduction,
-            distributed=self.distributed,
-        )
 
-    def extra_repr(self) -> str:
-        distributed = ", distributed=True" if self.distributed else ""
-        return (
-            f"alpha={self.alpha}, beta={self.beta}, gamma={self.gamma}, smooth={self.smooth}, "
-            f"aggregation={self.aggregation!r}, empty={self.empty!r}, "
-            f"{super().extra_repr()}{distributed}"
-        )
+# The settings of the plots: Dice's, then Abraham and Khan's, without and with the exponent.
+_SETTINGS = {
+    "α = β = 0.5": {},
+    "α = 0.3, β = 0.7": {"alpha": 0.3, "beta": 0.7},
+    "α = 0.3, β = 0.7, γ = 0.75": {"alpha": 0.3, "beta": 0.7, "gamma": 0.75},
+}
+describe(
+    tversky_loss,
+    family="Segmentation",
+    task="Imbalanced segmentation (multi-class)",
+    plot=Plot(
+        OVERLAP,
+        SEGMENTATION_SETUP + " Two classes (softmax), the foreground class only "
+        "(`include_background=False`).",
+        {
+            label: softmax_small_object(tversky_loss, include_background=False, **options)
+            for label, options in _SETTINGS.items()
+        },
+    ),
+)
+describe(
+    sigmoid_tversky_loss,
+    family="Segmentation",
+    task="Imbalanced segmentation (binary, multi-label)",
+    plot=Plot(
+        OVERLAP,
+        SEGMENTATION_SETUP + " One channel; $\\alpha$ weighs false positives, $\\beta$ false "
+        "negatives.",
+        {
+            label: sigmoid_small_object(sigmoid_tversky_loss, **options)
+            for label, options in _SETTINGS.items()
+        },
+    ),
+)

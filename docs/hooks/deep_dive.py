@@ -1,8 +1,11 @@
 """MkDocs hooks of the loss pages: plots, notebooks and the catalogue, all made at build time.
 
-For every page of `docs/losses/`, from the functions it renders (`::: deeplossdive.functional.X`):
+For every page of `docs/losses/`, from the functions it renders (`::: deeplossdive.functional.X`)
+and what each declares next to itself (`describe(...)`, `deeplossdive._about.ABOUT`):
 
-- plots: each function's loss and gradient against its natural variable (`plots.PLOTS`),
+- its place in the navigation: mkdocs.yml's `Losses` section is generated, a section per family
+  of the functions (in the order of `FAMILIES`), and in each the pages by title;
+- plots: each function's loss and gradient against its natural variable (its `Plot`),
   drawn from the package with autograd, written as two SVGs (light and dark palette) next to
   the page, and shown in a "Plots" section added after the page's "The gradient" section (else
   before "API", else at the end);
@@ -14,10 +17,12 @@ For every page of `docs/losses/`, from the functions it renders (`::: deeplossdi
 The case studies (pages that mkdocs-jupyter renders from `docs/notebooks/`) get the same two
 links, to the notebook that the plugin copies next to the page (`include_source: true`).
 
-`catalogue.md` gets the table of every loss (`catalogue.table`) in place of its marker.
+`catalogue.md` gets the table of every loss (`catalogue.table`) in place of its marker, and
+`reference/index.md` the table of the API reference (`catalogue.reference_table`).
 
-The build fails with a clear message when a public function has no plot spec or no catalogue
-facts, or when a plot or a notebook cannot be made. Nothing is cached between builds.
+The build fails with a clear message when a public function declares no facts and plot, when
+the functions of a page declare different families, or when a plot or a notebook cannot be made.
+Nothing is cached between builds.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 
 import deeplossdive.functional
+from deeplossdive._about import ABOUT
 
 if TYPE_CHECKING:
     from mkdocs.config.defaults import MkDocsConfig
@@ -47,6 +53,11 @@ if TYPE_CHECKING:
 LOSS_PAGES = "losses/"
 CATALOGUE_PAGE = "catalogue.md"
 CATALOGUE_MARKER = "<!-- catalogue-table -->"
+REFERENCE_PAGE = "reference/index.md"
+REFERENCE_MARKER = "<!-- reference-table -->"
+LOSSES_NAV = "Losses"
+FAMILIES = ("Classification", "Distributions", "Regression", "Metric learning", "Segmentation")
+"""The order of the families in the navigation; any other family comes after, by name."""
 COLAB = "https://colab.research.google.com/github"
 _DIRECTIVE = re.compile(r"^[ \t]*:::[ \t]+(deeplossdive\.(?:functional|nn)\.\w+)[ \t]*$", re.M)
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
@@ -132,23 +143,53 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
     STATE.pages.clear()
     STATE.api_pages.clear()
     STATE.studies.clear()
+    _fill_losses_nav(config)
     STATE.nav_order = _nav_uris(config.nav)
     return config
+
+
+def _functions(markdown: str) -> list[str]:
+    """The functions a page renders (`::: deeplossdive.functional.<name>`), in order."""
+    return [
+        identifier.rsplit(".", 1)[1]
+        for identifier in _DIRECTIVE.findall(markdown)
+        if identifier.startswith("deeplossdive.functional.")
+    ]
+
+
+def _fill_losses_nav(config: MkDocsConfig) -> None:
+    """Generate the `Losses` section of the navigation from the pages of docs/losses/."""
+    entry = next(
+        (item for item in config.nav or [] if isinstance(item, dict) and LOSSES_NAV in item), None
+    )
+    if entry is None:
+        raise PluginError(f"mkdocs.yml's nav needs a `- {LOSSES_NAV}: []` entry to fill")
+    families: dict[str, list[tuple[str, str]]] = {}
+    problems = []
+    for path in sorted((Path(config.docs_dir) / LOSS_PAGES).glob("*.md")):
+        uri, markdown = f"{LOSS_PAGES}{path.name}", path.read_text(encoding="utf-8")
+        found = sorted({ABOUT[name].family for name in _functions(markdown) if name in ABOUT})
+        if len(found) != 1:
+            problems.append(f"{uri}: its functions declare the families {found}, not one")
+            continue
+        families.setdefault(found[0], []).append((_title(markdown, uri), uri))
+    if problems:
+        raise PluginError("Every loss page needs one family:\n  " + "\n  ".join(problems))
+    rank = {family: index for index, family in enumerate(FAMILIES)}
+    order = sorted(families, key=lambda family: (rank.get(family, len(FAMILIES)), family))
+    entry[LOSSES_NAV] = [{family: [uri for _, uri in sorted(families[family])]} for family in order]
 
 
 def _check_registries() -> None:
     public = list(deeplossdive.functional.__all__)
     problems = []
-    for what, (missing, stale) in {
-        "a plot spec in docs/hooks/plots.py (PLOTS)": plots.missing_specs(public),
-        "catalogue facts in docs/hooks/catalogue.py (FACTS)": catalogue.missing_facts(public),
-    }.items():
-        problems += [f"{name} has no {what}" for name in missing]
-        problems += [f"{name} is in {what.split(' in ')[1]} but not public" for name in stale]
+    missing, stale = catalogue.missing_about(public)
+    problems += [f"{name} declares no facts and plot: `describe({name}, ...)`" for name in missing]
+    problems += [f"{name} is described but not public" for name in stale]
     if problems:
         raise PluginError(
-            "Every public loss function needs a plot and a catalogue row:\n  "
-            + "\n  ".join(problems)
+            "Every public loss function declares, in its loss file, its family, catalogue facts "
+            "and plot (deeplossdive/_about.py):\n  " + "\n  ".join(problems)
         )
 
 
@@ -215,18 +256,14 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     for uri, (file, markdown) in sources.items():
         stem = posixpath.splitext(uri)[0]
         name = posixpath.basename(stem)
-        functions = [
-            identifier.rsplit(".", 1)[1]
-            for identifier in _DIRECTIVE.findall(markdown)
-            if identifier.startswith("deeplossdive.functional.")
-        ]
+        functions = _functions(markdown)
         page = LossPage(_title(markdown, uri), functions, f"{stem}/{name}.ipynb")
         for function in functions:
-            spec = plots.PLOTS.get(function)
-            if spec is None:  # A name rendered on a page but not public: mkdocstrings says so.
+            about = ABOUT.get(function)
+            if about is None:  # A name rendered on a page but not public: mkdocstrings says so.
                 continue
             try:
-                svgs = plots.render_svg(spec, function)
+                svgs = plots.render_svg(about.plot, function)
             except Exception as error:
                 raise PluginError(f"{uri}: the plot of {function} failed: {error!r}") from error
             page.plots[function] = {}
@@ -277,7 +314,7 @@ def _plots_section(info: LossPage, page: Page) -> str:
         "",
     ]
     for function, uris in info.plots.items():
-        spec = plots.PLOTS[function]
+        plot = ABOUT[function].plot
         alt = f"Plot of {function} and its gradient"
         parts += [
             '<figure class="dld-plot" markdown>',
@@ -288,7 +325,8 @@ def _plots_section(info: LossPage, page: Page) -> str:
             "<figcaption markdown>",
             "",
             f"[`{function}`][deeplossdive.functional.{function}]: the loss (left) and its "
-            f"gradient with respect to {spec.wrt} (right) against {spec.x}. {spec.setup}",
+            f"gradient with respect to {plot.axis.wrt} (right) against {plot.axis.x}. "
+            f"{plot.setup}",
             "",
             "</figcaption>",
             "</figure>",
@@ -336,13 +374,17 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
     if uri in STATE.pages:
         info = STATE.pages[uri]
         return _insert(markdown, _plots_section(info, page), _notebook_links(info, page))
-    if uri == CATALOGUE_PAGE:
-        if CATALOGUE_MARKER not in markdown:
-            raise PluginError(f"{uri}: the marker {CATALOGUE_MARKER} for the table is missing")
+    tables = {
+        CATALOGUE_PAGE: (CATALOGUE_MARKER, catalogue.table),
+        REFERENCE_PAGE: (REFERENCE_MARKER, catalogue.reference_table),
+    }
+    if uri in tables:
+        marker, make_table = tables[uri]
+        if marker not in markdown:
+            raise PluginError(f"{uri}: the marker {marker} for the table is missing")
         pages = {u: (info.title, info.functions) for u, info in STATE.pages.items()}
         rows = catalogue.rows(pages, STATE.nav_order)
-        table = catalogue.table(rows, lambda target: _relative(target, page))
-        return markdown.replace(CATALOGUE_MARKER, table)
+        return markdown.replace(marker, make_table(rows, lambda target: _relative(target, page)))
     return markdown
 
 
