@@ -481,7 +481,7 @@ def check_boxes(function: str, name: str, boxes: Tensor) -> None:
 
 def check_lengths(function: str, name: str, lengths: Tensor, high: int, meaning: str) -> None:
     """Value check: every length is in [0, high]; `meaning` names the bound (e.g. "T = 6")."""
-    if not value_checks_active() or lengths.numel() == 0:
+    if not value_checks_active(lengths) or lengths.numel() == 0:
         return
     lengths = lengths.detach()
     bad = (lengths < 0) | (lengths > high)
@@ -495,7 +495,7 @@ def check_ctc_targets(
 ) -> None:
     """Value check: the labels that the lengths cover are classes in [0, C) other than `blank`;
     concatenated (1-D) targets hold exactly sum(target_lengths) labels."""
-    if not value_checks_active():
+    if not (value_checks_active(targets) and value_checks_active(target_lengths)):
         return
     targets, target_lengths = targets.detach(), target_lengths.detach()
     if targets.dim() == 1:

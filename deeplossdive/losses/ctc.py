@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from deeplossdive._about import Axis, Curve, Plot, describe, logit
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -27,6 +29,11 @@ def _check_blank(function: str, blank: object, num_classes: int) -> int:
             f"{function}: blank must be a class index in [0, {num_classes}), got {blank}"
         )
     return blank
+
+
+def _check_module_blank(module: str, blank: object) -> None:
+    if not isinstance(blank, int) or isinstance(blank, bool) or blank < 0:
+        raise ValueError(f"{module}: blank must be an int >= 0, got {blank!r}")
 
 
 def ctc_loss(
@@ -144,43 +151,41 @@ def ctc_loss(
     return reduce_loss(losses, reduction).to(log_probs.dtype)
 
 
-class CTCLoss(Loss[Reduction]):
-    """Module form of [`ctc_loss`][deeplossdive.functional.ctc_loss].
-
-    Args:
-        blank: The index of the blank class.
-        reduction: `"none"`, `"mean"` (each loss over its target length, then the batch mean)
-            or `"sum"`.
-        zero_infinity: Replace infinite losses (no alignment) and their gradients by 0.
-
-    Shape:
-        - log_probs: $(T, N, C)$.
-        - targets: $(N, S)$ padded, or 1-D concatenated.
-        - input_lengths, target_lengths: $(N)$.
-        - output: scalar, or $(N)$ for `"none"`.
-    """
+class CTCLoss(Loss[Reduction], function=ctc_loss):
+    """Module form of [`ctc_loss`][deeplossdive.functional.ctc_loss]."""
 
     def __init__(
-        self, *, blank: int = 0, reduction: Reduction = "mean", zero_infinity: bool = False
+        self, *, blank: int = 0, zero_infinity: bool = False, reduction: Reduction = "mean"
     ) -> None:
-        super().__init__(reduction=reduction)
-        if not isinstance(blank, int) or isinstance(blank, bool) or blank < 0:
-            raise ValueError(f"{type(self).__name__}: blank must be an int >= 0, got {blank!r}")
-        self.blank = blank
-        self.zero_infinity = zero_infinity
+        _check_module_blank(type(self).__name__, blank)
+        super().__init__(locals())
 
-    def forward(
-        self, log_probs: Tensor, targets: Tensor, input_lengths: Tensor, target_lengths: Tensor
-    ) -> Tensor:
-        return ctc_loss(
-            log_probs,
-            targets,
-            input_lengths,
-            target_lengths,
-            blank=self.blank,
-            reduction=self.reduction,
-            zero_infinity=self.zero_infinity,
-        )
 
-    def extra_repr(self) -> str:
-        return f"blank={self.blank}, zero_infinity={self.zero_infinity}, {super().extra_repr()}"
+def _ctc(frames: int) -> Curve:
+    """Classes (blank, a), the same logits (0, z) on every frame, target "a": one sample per
+    point of the sweep."""
+
+    def loss(z: Tensor) -> Tensor:
+        logits = torch.stack([torch.zeros_like(z), z], dim=1)  # (n, 2)
+        log_probs = logits.log_softmax(dim=1).expand(frames, -1, -1)  # (T, n, 2)
+        n = z.shape[0]
+        targets = torch.ones(n, 1, dtype=torch.long)
+        input_lengths = torch.full((n,), frames, dtype=torch.long)
+        target_lengths = torch.ones(n, dtype=torch.long)
+        return ctc_loss(log_probs, targets, input_lengths, target_lengths, reduction="none")
+
+    return loss
+
+
+describe(
+    ctc_loss,
+    family="Classification",
+    task="Sequence labelling without alignment (speech, text)",
+    torch="`F.ctc_loss`",
+    plot=Plot(
+        Axis("$p$", (0.01, 0.99), "$z$", logit),
+        'Classes (blank, a) with probability $p = \\sigma(z)$ of "a" on every frame, target '
+        '"a", for $T$ frames: longer inputs have more alignments.',
+        {f"T = {frames}": _ctc(frames) for frames in (1, 2, 4, 8)},
+    ),
+)
