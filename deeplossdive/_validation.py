@@ -511,3 +511,43 @@ def check_boxes(function: str, name: str, boxes: Tensor) -> None:
             f"{function}: {name} must hold finite boxes (x1, y1, x2, y2) with x1 <= x2 and "
             f"y1 <= y2, got {value}"
         )
+
+
+def check_lengths(function: str, name: str, lengths: Tensor, high: int, meaning: str) -> None:
+    """Value check: every length is in [0, high]; `meaning` names the bound (e.g. "T = 6")."""
+    if not value_checks_active(lengths) or lengths.numel() == 0:
+        return
+    lengths = lengths.detach()
+    bad = (lengths < 0) | (lengths > high)
+    if bool(bad.any()):
+        value = int(lengths[bad][0])
+        raise ValueError(f"{function}: {name} must be in [0, {meaning}], got {value}")
+
+
+def check_ctc_targets(
+    function: str, targets: Tensor, target_lengths: Tensor, num_classes: int, blank: int
+) -> None:
+    """Value check: the labels that the lengths cover are classes in [0, C) other than `blank`;
+    concatenated (1-D) targets hold exactly sum(target_lengths) labels."""
+    if not (value_checks_active(targets) and value_checks_active(target_lengths)):
+        return
+    targets, target_lengths = targets.detach(), target_lengths.detach()
+    if targets.dim() == 1:
+        total = int(target_lengths.sum())
+        if total != targets.numel():
+            raise ValueError(
+                f"{function}: targets (1-D, concatenated) must hold sum(target_lengths) = {total} "
+                f"labels, got {targets.numel()}"
+            )
+        used = targets
+    else:
+        positions = torch.arange(targets.shape[1], device=targets.device)
+        covered = positions < target_lengths.to(targets.device).unsqueeze(1)
+        used = targets[covered]
+    bad = (used < 0) | (used >= num_classes) | (used == blank)
+    if bool(bad.any()):
+        value = int(used[bad][0])
+        raise ValueError(
+            f"{function}: targets must hold class indices in [0, {num_classes}) other than "
+            f"blank={blank}, got {value}"
+        )

@@ -12,6 +12,7 @@ from deeplossdive.losses.box_iou import (
 from deeplossdive.losses.contrastive import contrastive_loss
 from deeplossdive.losses.cosine_embedding import cosine_embedding_loss
 from deeplossdive.losses.cross_entropy import cross_entropy, nll_loss
+from deeplossdive.losses.ctc import ctc_loss
 from deeplossdive.losses.dice import dice_loss, sigmoid_dice_loss
 from deeplossdive.losses.distillation import distillation_loss
 from deeplossdive.losses.focal import focal_loss, sigmoid_focal_loss
@@ -47,6 +48,7 @@ __all__ = [
     "contrastive_loss",
     "cosine_embedding_loss",
     "cross_entropy",
+    "ctc_loss",
     "dice_loss",
     "distance_box_iou_loss",
     "distillation_loss",

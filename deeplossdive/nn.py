@@ -10,6 +10,7 @@ from deeplossdive.losses.box_iou import (
 from deeplossdive.losses.contrastive import ContrastiveLoss
 from deeplossdive.losses.cosine_embedding import CosineEmbeddingLoss
 from deeplossdive.losses.cross_entropy import CrossEntropyLoss, NLLLoss
+from deeplossdive.losses.ctc import CTCLoss
 from deeplossdive.losses.dice import DiceLoss, SigmoidDiceLoss
 from deeplossdive.losses.distillation import DistillationLoss
 from deeplossdive.losses.focal import FocalLoss, SigmoidFocalLoss
@@ -41,6 +42,7 @@ from deeplossdive.losses.tversky import SigmoidTverskyLoss, TverskyLoss
 __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
+    "CTCLoss",
     "CompleteBoxIoULoss",
     "ContrastiveLoss",
     "CosineEmbeddingLoss",

@@ -1,5 +1,6 @@
 """The losses of torch.nn added with issue #15 on a GPU: parity with torch's CUDA kernels (values
-and gradients, float64, every reduction) and no host sync with value checks off.
+and gradients, float64, every reduction) and no host sync with value checks off (CTC: parity
+only; torch's CTC kernel reads the lengths on the host).
 
 Skipped without CUDA. torchvision's box losses are compared where torchvision imports.
 """
@@ -17,6 +18,7 @@ from torch import Tensor
 from deeplossdive import value_checks
 from deeplossdive.functional import (
     complete_box_iou_loss,
+    ctc_loss,
     distance_box_iou_loss,
     gaussian_nll_loss,
     generalized_box_iou_loss,
@@ -27,7 +29,7 @@ from deeplossdive.functional import (
     poisson_nll_loss,
     soft_margin_loss,
 )
-from tests import test_box_iou, test_margin, test_probabilistic_regression
+from tests import test_box_iou, test_ctc, test_margin, test_probabilistic_regression
 from tests.harness import REDUCTIONS
 from tests.inputs import mask_inputs
 
@@ -171,3 +173,22 @@ def test_no_host_sync_on_cuda_with_value_checks_off(dtype: torch.dtype) -> None:
                 finally:
                     torch.cuda.set_sync_debug_mode("default")
             assert torch.isfinite(value).all(), (function.__name__, reduction)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_ctc_identical_to_torch_on_cuda(reduction: Any) -> None:
+    """log_probs and targets on the GPU, the lengths on the CPU (torch reads them on the host)."""
+    log_probs, targets, input_lengths, target_lengths = test_ctc._inputs(
+        (30, 8, 6), torch.float64, _seeded(10)
+    )
+    results = []
+    for function in (ctc_loss, F.ctc_loss):
+        first = log_probs.cuda().requires_grad_()
+        value = function(first, targets.cuda(), input_lengths, target_lengths, reduction=reduction)
+        (grad,) = torch.autograd.grad(value.sum(), first)
+        results.append((value, grad))
+    (value, grad), (expected, expected_grad) = results
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(grad, expected_grad)
+    cpu = ctc_loss(log_probs, targets, input_lengths, target_lengths, reduction=reduction)
+    torch.testing.assert_close(value.cpu(), cpu)
