@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import json
 import math
@@ -890,6 +891,43 @@ def _census_entries() -> list[CensusEntry]:
         x = torch.randn(2, 3, 8, 8, generator=gen)
         return x, (torch.rand(2, 3, 8, 8, generator=gen) < 0.3).float()
 
+    def counts(gen: torch.Generator) -> Inputs:
+        return torch.randn(64, generator=gen), torch.poisson(4 * torch.rand(64, generator=gen))
+
+    def gaussian(gen: torch.Generator) -> Inputs:
+        x, y = regression(gen)
+        return x, y, 0.1 + torch.rand(64, generator=gen)
+
+    def ranked(gen: torch.Generator) -> Inputs:
+        x1, x2 = torch.randn(16, generator=gen), torch.randn(16, generator=gen)
+        return x1, x2, torch.randint(2, (16,), generator=gen).float() * 2 - 1
+
+    def signed_scores(gen: torch.Generator) -> Inputs:
+        x = torch.randn(16, 10, generator=gen)
+        return x, torch.randint(2, (16, 10), generator=gen).float() * 2 - 1
+
+    def distances(gen: torch.Generator) -> Inputs:
+        return 2 * torch.rand(16, generator=gen), signed(gen)[1]
+
+    def padded_labels(gen: torch.Generator) -> Inputs:
+        scores = torch.randn(16, 10, generator=gen)
+        labels = torch.randint(10, (16, 10), generator=gen)
+        kept = torch.arange(10) < torch.randint(1, 4, (16, 1), generator=gen)
+        return scores, torch.where(kept, labels, -1)
+
+    def boxes(gen: torch.Generator) -> Inputs:
+        def one() -> Tensor:
+            corner = 10 * torch.rand(16, 2, generator=gen)
+            return torch.cat([corner, corner + 0.5 + 5 * torch.rand(16, 2, generator=gen)], 1)
+
+        return one(), one()
+
+    def alignments(gen: torch.Generator) -> Inputs:
+        log_probs = torch.log_softmax(torch.randn(12, 4, 6, generator=gen), 2)
+        targets = torch.randint(1, 6, (4, 5), generator=gen)
+        input_lengths = torch.full((4,), 12, dtype=torch.long)
+        return log_probs, targets, input_lengths, torch.randint(1, 6, (4,), generator=gen)
+
     ce, bce_logits, mse = F.cross_entropy, F.binary_cross_entropy_with_logits, F.mse_loss
     entries = [
         CensusEntry("cross_entropy", classes, D.cross_entropy, ce, "F.cross_entropy"),
@@ -983,6 +1021,58 @@ def _census_entries() -> list[CensusEntry]:
             "masked log-softmax formulation",
         ),
     ]
+    entries += [
+        CensusEntry(
+            "poisson_nll_loss", counts, D.poisson_nll_loss, F.poisson_nll_loss, "F.poisson_nll_loss"
+        ),
+        CensusEntry(
+            "gaussian_nll_loss",
+            gaussian,
+            D.gaussian_nll_loss,
+            F.gaussian_nll_loss,
+            "F.gaussian_nll_loss",
+        ),
+        CensusEntry(
+            "margin_ranking_loss",
+            ranked,
+            D.margin_ranking_loss,
+            F.margin_ranking_loss,
+            "F.margin_ranking_loss",
+        ),
+        CensusEntry(
+            "soft_margin_loss",
+            signed_scores,
+            D.soft_margin_loss,
+            F.soft_margin_loss,
+            "F.soft_margin_loss",
+        ),
+        CensusEntry(
+            "hinge_embedding_loss",
+            distances,
+            D.hinge_embedding_loss,
+            F.hinge_embedding_loss,
+            "F.hinge_embedding_loss",
+        ),
+        CensusEntry(
+            "multilabel_soft_margin_loss",
+            multilabel,
+            D.multilabel_soft_margin_loss,
+            F.multilabel_soft_margin_loss,
+            "F.multilabel_soft_margin_loss",
+        ),
+        CensusEntry(
+            "multilabel_margin_loss",
+            padded_labels,
+            D.multilabel_margin_loss,
+            F.multilabel_margin_loss,
+            "F.multilabel_margin_loss",
+        ),
+        CensusEntry("ctc_loss", alignments, D.ctc_loss, F.ctc_loss, "F.ctc_loss"),
+    ]
+    # torchvision's box losses are not importable beside this torch: no torch version to count.
+    for name in ("generalized_box_iou_loss", "distance_box_iou_loss", "complete_box_iou_loss"):
+        mean = functools.partial(getattr(D, name), reduction="mean")
+        entries.append(CensusEntry(name, boxes, mean, None, "— (torchvision.ops)"))
     for name in ("dice_loss", "jaccard_loss", "tversky_loss"):
         entries.append(
             CensusEntry(name, segmentation, getattr(D, name), ce, "F.cross_entropy", overlap=True)
@@ -1041,16 +1131,19 @@ def census_summary(rows: list[CensusRow]) -> list[str]:
     """The summary lines: the operation ratio and the losses with contended atomic adds."""
     lines = []
     for overlap, what in ((False, "the losses torch also has"), (True, "the overlap losses")):
-        chosen = [r for r in rows if r.overlap == overlap]
+        # Losses without a torch version to count (torchvision's box losses) are left out.
+        chosen = [r for r in rows if r.overlap == overlap and r.torch > 0]
         ours, theirs = sum(r.ours for r in chosen), sum(r.torch for r in chosen)
         reference = "torch" if not overlap else "torch's cross-entropy / BCE with logits"
         lines.append(
             f"ATen ops per forward+backward, summed over {what} ({len(chosen)}): "
             f"ours {ours}, {reference} {theirs} ({ours / max(theirs, 1):.2f}×)"
         )
-    ours, theirs = sum(r.ours for r in rows), sum(r.torch for r in rows)
+    counted = [r for r in rows if r.torch > 0]
+    ours, theirs = sum(r.ours for r in counted), sum(r.torch for r in counted)
     lines.append(
-        f"ATen ops per forward+backward, summed over all {len(rows)} losses: ours {ours}, "
+        f"ATen ops per forward+backward, summed over the {len(counted)} losses with a version to "
+        f"count: ours {ours}, "
         f"torch's versions {theirs} ({ours / max(theirs, 1):.2f}×)"
     )
     contended = [f"{r.name} ({'; '.join(sorted(set(r.contended)))})" for r in rows if r.contended]
@@ -1357,7 +1450,7 @@ def census_markdown(counts: list[CensusRow]) -> list[str]:
         contended = "; ".join(sorted(set(row.contended))) or "none"
         lines.append(
             f"| `{row.name}` | {row.ours} | {row.torch_name} | {row.torch} "
-            f"| {row.ours / max(row.torch, 1):.2f}× | {contended} |"
+            f"| {f'{row.ours / row.torch:.2f}×' if row.torch else '—'} | {contended} |"
         )
     lines.append("")
     lines += [f"{line}." for line in census_summary(counts)]

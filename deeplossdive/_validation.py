@@ -73,16 +73,24 @@ def value_checks_active(tensor: Tensor) -> bool:
     if torch.compiler.is_compiling():
         return False
     if _value_checks == "auto":
-        return tensor.device.type in _auto_device_types
+        return on_the_host(tensor)
     return _value_checks
+
+
+def on_the_host(tensor: Tensor) -> bool:
+    """Whether `tensor` takes the CPU's formulations (a loss may pick another one for a GPU);
+    under `_as_on_an_accelerator`, no tensor does."""
+    return tensor.device.type in _auto_device_types
 
 
 @contextmanager
 def _as_on_an_accelerator() -> Iterator[None]:
-    """For tests: in `"auto"` mode, check no tensor's values, the CPU's included, as for CUDA.
+    """For tests: in `"auto"` mode, check no tensor's values, the CPU's included, as for CUDA,
+    and run the formulations chosen for a GPU (`on_the_host` is False).
 
     A test can then run a loss on CPU tensors exactly as it runs on a GPU by default, and prove
-    that it never synchronises (`tests/test_no_sync.py`).
+    that it never synchronises (`tests/test_no_sync.py`), and the benchmark's census counts the
+    operations a GPU runs.
     """
     global _auto_device_types
     previous = _auto_device_types

@@ -57,6 +57,7 @@ from deeplossdive._validation import (
     check_min_ndim,
     check_num_classes,
     check_same_shape,
+    on_the_host,
 )
 
 MAX_KERNEL_CLASSES: Final = 64
@@ -154,7 +155,7 @@ def softmax_statistics(
             num_classes,
             ignore_index,
             every_pixel_labelled,
-            by_mask=logits.device.type != "cpu",
+            by_mask=not on_the_host(logits),
         )
     if include_background:
         return stats
