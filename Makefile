@@ -29,9 +29,9 @@ typecheck: install
 
 export NO_MKDOCS_2_WARNING := 1
 
-# The notebook cache is keyed on the notebook, not on the package: never let it serve stale output.
+# Executed notebooks are cached in .cache/mkdocs-jupyter/, keyed on each notebook and on the
+# package's source (docs/hooks/notebook_cache.py): a change to either re-executes them.
 site: install
-	rm -rf .cache/mkdocs-jupyter
 	$(BIN)/mkdocs build --strict --clean
 
 test: lint typecheck site
