@@ -3,9 +3,11 @@
 For every page of `docs/losses/`, from the functions it renders (`::: deeplossdive.functional.X`):
 
 - plots: each function's loss and gradient against its natural variable (`plots.PLOTS`),
-  drawn from the package with autograd, written as two SVGs (light and dark palette) next to
-  the page, and shown in a "Plots" section added after the page's "The gradient" section (else
-  before "API", else at the end);
+  drawn from the package with autograd, written as one SVG per panel (loss, gradient) and
+  palette (light, dark) next to the page, and shown in a "Plots" section added after the
+  page's "The gradient" section (else before "API", else at the end);
+- search: the page's functions, their modules and its title as its `tags`
+  (`search_names`), so that Material's search lists the page first for each of them;
 - a notebook: the page's own source converted (`notebooks.page_to_notebook`), validated with
   nbformat, written next to the page; a "Download notebook" and an "Open in Colab" link under
   the page's title. Colab opens the notebook from the branch the site is published to:
@@ -22,6 +24,7 @@ facts, or when a plot or a notebook cannot be made. Nothing is cached between bu
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import posixpath
@@ -60,7 +63,8 @@ class LossPage:
     title: str
     functions: list[str]
     notebook: str  # URI of the notebook, relative to docs/
-    plots: dict[str, dict[str, str]] = field(default_factory=dict)  # function -> theme -> URI
+    # function -> panel -> theme -> URI
+    plots: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -230,10 +234,12 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
             except Exception as error:
                 raise PluginError(f"{uri}: the plot of {function} failed: {error!r}") from error
             page.plots[function] = {}
-            for theme, svg in svgs.items():
-                plot_uri = f"{stem}/{function}.{theme}.svg"
-                files.append(File.generated(config, plot_uri, content=svg))
-                page.plots[function][theme] = plot_uri
+            for panel, themes in svgs.items():
+                page.plots[function][panel] = {}
+                for theme, svg in themes.items():
+                    plot_uri = f"{stem}/{function}.{panel}.{theme}.svg"
+                    files.append(File.generated(config, plot_uri, content=svg))
+                    page.plots[function][panel][theme] = plot_uri
         try:
             content = _notebook(file, markdown)
         except Exception as error:
@@ -276,19 +282,23 @@ def _plots_section(info: LossPage, page: Page) -> str:
         "under the plot.",
         "",
     ]
-    for function, uris in info.plots.items():
+    alts = {"loss": "Plot of {}", "gradient": "Plot of the gradient of {}"}
+    for function, panels in info.plots.items():
         spec = plots.PLOTS[function]
-        alt = f"Plot of {function} and its gradient"
+        images = [
+            f"![{alts[panel].format(function)}]({_relative(uri, page)}#only-{theme})"
+            for panel, themes in panels.items()
+            for theme, uri in themes.items()
+        ]
         parts += [
             '<figure class="dld-plot" markdown>',
             "",
-            f"![{alt}]({_relative(uris['light'], page)}#only-light)",
-            f"![{alt}]({_relative(uris['dark'], page)}#only-dark)",
+            *images,
             "",
             "<figcaption markdown>",
             "",
-            f"[`{function}`][deeplossdive.functional.{function}]: the loss (left) and its "
-            f"gradient with respect to {spec.wrt} (right) against {spec.x}. {spec.setup}",
+            f"[`{function}`][deeplossdive.functional.{function}]: the loss and its gradient "
+            f"with respect to {spec.wrt}, against {spec.x}. {spec.setup}",
             "",
             "</figcaption>",
             "</figure>",
@@ -331,10 +341,34 @@ def _insert(markdown: str, section: str, links: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+_PUNCTUATION = re.compile(r"[^\w\s-]+")
+
+
+def search_names(title: str, functions: list[str]) -> list[str]:
+    """The names a reader types to find a loss page: its functions, their modules, and the
+    page's title (the loss's usual name: "Focal loss", "NT-Xent (SimCLR)").
+
+    Material's search matches a typed word as a prefix (`huber` finds `huber_loss`, `triplet`
+    finds `triplet_margin_loss`), except a word before a hyphen (`NT-Xent` is `nt` and `xent*`),
+    which the title's words match; and it weighs a match in a page's `tags` far above any other.
+    Given these names as its tags, a loss page comes first for each of them.
+    """
+    modules = catalogue.modules_by_function()
+    names = []
+    for function in functions:
+        names.append(function)
+        if function in modules:
+            names.append(modules[function])
+    names.append(" ".join(_PUNCTUATION.sub(" ", title).split()))
+    return list(dict.fromkeys(names))
+
+
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
     uri = page.file.src_uri
     if uri in STATE.pages:
         info = STATE.pages[uri]
+        tags = [str(tag) for tag in page.meta.get("tags") or []]
+        page.meta["tags"] = list(dict.fromkeys([*tags, *search_names(info.title, info.functions)]))
         return _insert(markdown, _plots_section(info, page), _notebook_links(info, page))
     if uri == CATALOGUE_PAGE:
         if CATALOGUE_MARKER not in markdown:
@@ -363,7 +397,28 @@ def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -
         f'<a href="{_colab(published)}" class="md-button dld-colab" '
         'title="Run this notebook in Google Colab">Open in Colab</a></p>'
     )
-    return links + html
+    return links + _sized_images(html)
+
+
+_PNG = re.compile(r'<img (?P<before>[^>]*?)src="data:image/png;base64,(?P<data>[A-Za-z0-9+/=]+)"')
+SMALLEST_SCALE = 0.6
+"""The least a notebook plot is shrunk to fit a narrow column: matplotlib's inline PNGs are
+100 dpi, so default 10-pt text (13.9 px) stays above 8 px; a wider plot scrolls sideways."""
+
+
+def _sized_images(html: str) -> str:
+    """Give each PNG of a notebook page its natural width as the largest, and
+    `SMALLEST_SCALE` of it as the smallest (extra.css lets the image box scroll sideways)."""
+
+    def sized(match: re.Match[str]) -> str:
+        header = base64.b64decode(match["data"][:32])
+        if header[:8] != b"\x89PNG\r\n\x1a\n":
+            return match[0]
+        width = int.from_bytes(header[16:20], "big")
+        style = f"max-width: {width}px; min-width: {round(width * SMALLEST_SCALE)}px"
+        return f'<img {match["before"]}style="{style}" src="data:image/png;base64,{match["data"]}"'
+
+    return _PNG.sub(sized, html)
 
 
 def _absolute_links(notebook: Path, page_dir: str) -> None:

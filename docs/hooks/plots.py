@@ -13,7 +13,9 @@ one. Each curve maps the swept input `u` of shape $(n)$ (requires grad) to the l
 point, shape $(n)$; points must not interact (a loss that couples the samples of a batch, like
 NT-Xent, computes each point as its own batch with `_each`).
 
-Colours: each figure is drawn once with placeholder colours, then written twice, with the
+Each loss is drawn as two figures, the loss and its gradient (`PANELS`): side by side in a
+wide column, one above the other on a phone, so that their text stays legible. Colours: each
+figure is drawn once with placeholder colours, then written twice, with the
 light and the dark theme's palette (Material shows `#only-light` / `#only-dark` images in the
 matching palette), on a transparent background.
 """
@@ -572,35 +574,54 @@ _STYLE: dict[Any, Any] = {  # (keys typed as matplotlib's Literal of rc names)
 }
 
 
-def render_svg(spec: PlotSpec, name: str) -> dict[str, str]:
-    """Draw `spec` (loss left, gradient right) and return the SVG per theme (`THEMES`)."""
-    if len(spec.curves) > len(_CURVES):
-        raise ValueError(f"{name}: at most {len(_CURVES)} curves, got {len(spec.curves)}")
-    data = sweep(spec)
-    with mpl.rc_context(_STYLE):
-        figure, (left, right) = plt.subplots(1, 2, figsize=(8.0, 2.9))
-        figure.subplots_adjust(left=0.07, right=0.99, bottom=0.17, top=0.9, wspace=0.22)
-        try:
-            for color, curve in zip(_CURVES, spec.curves, strict=False):
-                x = data.x.numpy()
-                left.plot(x, data.losses[curve.label].numpy(), color=color, label=curve.label)
-                right.plot(x, data.gradients[curve.label].numpy(), color=color)
-            left.set_title(f"{name}: loss $\\ell$")
-            right.set_title(f"gradient $\\partial\\ell / \\partial {spec.wrt.strip('$')}$")
-            for axes in (left, right):
-                axes.set_xlabel(spec.x)
-                axes.axhline(0.0, color=_INK, linewidth=0.6)
-            if len(spec.curves) > 1:
-                left.legend(fontsize=8)
-            buffer = io.StringIO()
-            figure.savefig(buffer, format="svg", metadata={"Date": None})
-        finally:
-            plt.close(figure)
-    svg = buffer.getvalue()
-    themed = {}
+PANELS = ("loss", "gradient")
+"""One figure each: side by side where the column is wide, stacked on a phone (extra.css)."""
+PANEL_SIZE = (4.4, 3.0)
+"""Inches. At 9-pt text, shown 400 to 460 px wide beside its twin on a desktop and full width
+(about 360 px) on a phone, the smallest text is 8 px or more on the screen."""
+
+
+def themed(svg: str) -> dict[str, str]:
+    """The SVG drawn with placeholder colours (`_INK`, `_GRID`, `_CURVES`), once per theme."""
+    result = {}
     for theme, palette in THEMES.items():
         text = svg
         for placeholder, color in palette.items():
             text = text.replace(placeholder, color)
-        themed[theme] = text
-    return themed
+        result[theme] = text
+    return result
+
+
+def render_svg(spec: PlotSpec, name: str) -> dict[str, dict[str, str]]:
+    """Draw `spec` as two figures, the loss and its gradient (`PANELS`), and return the SVG of
+    each per theme (`THEMES`)."""
+    if len(spec.curves) > len(_CURVES):
+        raise ValueError(f"{name}: at most {len(_CURVES)} curves, got {len(spec.curves)}")
+    data = sweep(spec)
+    x = data.x.numpy()
+    titles = {
+        "loss": f"{name}: loss $\\ell$",
+        "gradient": f"gradient $\\partial\\ell / \\partial {spec.wrt.strip('$')}$",
+    }
+    values = {"loss": data.losses, "gradient": data.gradients}
+    result = {}
+    with mpl.rc_context(_STYLE):
+        for panel in PANELS:
+            figure, axes = plt.subplots(figsize=PANEL_SIZE)
+            # Fixed margins (those the two-panel figure had, in inches): a constrained layout
+            # would double the time to draw the plots of the site.
+            figure.subplots_adjust(left=0.13, right=0.98, bottom=0.165, top=0.9)
+            try:
+                for color, curve in zip(_CURVES, spec.curves, strict=False):
+                    axes.plot(x, values[panel][curve.label].numpy(), color=color, label=curve.label)
+                axes.set_title(titles[panel])
+                axes.set_xlabel(spec.x)
+                axes.axhline(0.0, color=_INK, linewidth=0.6)
+                if panel == "loss" and len(spec.curves) > 1:
+                    axes.legend()
+                buffer = io.StringIO()
+                figure.savefig(buffer, format="svg", metadata={"Date": None})
+            finally:
+                plt.close(figure)
+            result[panel] = themed(buffer.getvalue())
+    return result
