@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml .ci/constraints.txt package.json package-lock.json
 
 install: $(STAMP)
 
+# The sitemap and canonical links of the served site point to the local server.
 serve: install
-	$(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8000
+	DEEPLOSSDIVE_SITE_URL=http://127.0.0.1:8000/ $(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8000
 
 lint: install
 	$(BIN)/ruff check .

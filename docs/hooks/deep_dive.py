@@ -71,7 +71,7 @@ class LossPage:
 class State:
     repository: str = ""
     branch: str = ""
-    site: str = ""  # where the site is published: the notebooks link to it
+    site: str = ""  # where the site is published (site_url): the notebooks link to it
     pages: dict[str, LossPage] = field(default_factory=dict)
     api_pages: dict[str, str] = field(default_factory=dict)  # identifier -> page URI
     nav_order: list[str] = field(default_factory=list)
@@ -132,7 +132,8 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
         )
     owner, name = repository.split("/")
     STATE.repository, STATE.branch = repository, branch
-    STATE.site = f"https://{owner}.github.io/{name}/"
+    site = config.site_url or f"https://{owner}.github.io/{name}/"
+    STATE.site = site if site.endswith("/") else site + "/"
     STATE.pages.clear()
     STATE.api_pages.clear()
     STATE.studies.clear()
