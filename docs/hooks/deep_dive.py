@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import catalogue
+import flowchart
 import notebooks
 import plots
 import tomllib
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
 LOSS_PAGES = "losses/"
 CATALOGUE_PAGE = "catalogue.md"
 CATALOGUE_MARKER = "<!-- catalogue-table -->"
+HOME_PAGE = "index.md"
+FLOWCHART_MARKER = "<!-- which-loss-flowchart -->"
 COLAB = "https://colab.research.google.com/github"
 _DIRECTIVE = re.compile(r"^[ \t]*:::[ \t]+(deeplossdive\.(?:functional|nn)\.\w+)[ \t]*$", re.M)
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
@@ -371,6 +374,8 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
         tags = [str(tag) for tag in page.meta.get("tags") or []]
         page.meta["tags"] = list(dict.fromkeys([*tags, *search_names(info.title, info.functions)]))
         return _insert(markdown, _plots_section(info, page), _notebook_links(info, page))
+    if uri == HOME_PAGE and FLOWCHART_MARKER in markdown:
+        return markdown.replace(FLOWCHART_MARKER, _flowchart(page, files))
     if uri == CATALOGUE_PAGE:
         if CATALOGUE_MARKER not in markdown:
             raise PluginError(f"{uri}: the marker {CATALOGUE_MARKER} for the table is missing")
@@ -379,6 +384,28 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
         table = catalogue.table(rows, lambda target: _relative(target, page))
         return markdown.replace(CATALOGUE_MARKER, table)
     return markdown
+
+
+def _flowchart(page: Page, files: Files) -> str:
+    """The "Which loss?" chart (`flowchart.CHART`), each loss linked to its section. The build
+    fails on a name that is not rendered on a loss page, and on a loss page the chart misses."""
+    identifiers = [f"deeplossdive.functional.{name}" for name in flowchart.functions()]
+    missing = [name for name in identifiers if name not in STATE.api_pages]
+    pages = {STATE.api_pages[name] for name in identifiers if name in STATE.api_pages}
+    left_out = sorted(set(STATE.pages) - pages)
+    if missing or left_out:
+        raise PluginError(
+            "docs/hooks/flowchart.py: CHART names functions that no loss page renders "
+            f"{missing}, and leaves out the pages {left_out}"
+        )
+
+    def link(function: str) -> str:
+        identifier = f"deeplossdive.functional.{function}"
+        target = files.get_file_from_path(STATE.api_pages[identifier])
+        assert target is not None
+        return f"{target.url_relative_to(page.file)}#{identifier}"
+
+    return flowchart.render(link)
 
 
 def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
