@@ -16,10 +16,12 @@ inputs, the gradients it leaves behind included. On CUDA it is
 
 Usage (from the repository root):
 
-    python benchmarks/run.py            # the full run: writes docs/performance/ and the page
+    python benchmarks/run.py            # the full run: writes docs/performance/results-cpu.json
     python benchmarks/run.py --quick    # a smoke run: short timings, no torch.compile, no files
 
 The full run takes about 5 minutes on 2 CPU cores; `torch.compile` warms up once per case.
+The Performance page shows the JSON file of each device (its tables and chart are drawn from it
+when the site is built: docs/hooks/performance.py).
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ import json
 import math
 import os
 import platform
-import re
 import statistics
 import sys
 import tempfile
@@ -591,46 +592,25 @@ def markdown(cases: list[Case], rows: list[Row], info: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(cases: list[Case], rows: list[Row], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["svg.hashsalt"] = "deeplossdive"
-    labels, values, colours = [], [], []
-    palette = {"torch": "#9e9e9e", "ours": "#3f51b5", "compiled": "#7986cb", "library": "#ef6c00"}
-    for case in cases:
-        for row in (r for r in rows if r.case == case.key):
-            if row.forward_backward_ratio is None:
-                continue
-            labels.append(f"{case.title.split(',')[0]} · {row.impl}")
-            values.append(row.forward_backward_ratio)
-            colours.append(palette[row.kind])
-    height = 0.32 * len(labels) + 1.2
-    fig, ax = plt.subplots(figsize=(9, height))
-    positions = list(range(len(labels)))[::-1]
-    ax.barh(positions, values, color=colours)
-    ax.set_yticks(positions, labels, fontsize=8)
-    ax.set_xscale("log")
-    ax.axvline(1.0, color="black", linewidth=0.8)
-    for y, v in zip(positions, values, strict=True):
-        ax.text(v * 1.03, y, f"{v:.2f}×", va="center", fontsize=7)
-    ax.set_xlabel("forward + backward time / torch built-in (log scale; lower is faster)")
-    ax.set_title(title, fontsize=10)
-    ax.set_xlim(right=max(values) * 2.5)
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Date": None})
-    plt.close(fig)
-
-
-def write_page(page: Path, marker: str, table: str) -> None:
-    text = page.read_text()
-    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    if not pattern.search(text):
-        raise SystemExit(f"{page}: markers {start} … {end} not found")
-    page.write_text(pattern.sub(lambda _: f"{start}\n\n{table}\n{end}", text))
+def case_info(cases: list[Case]) -> list[dict[str, object]]:
+    """What the page says about each case besides its rows: title, reference, targets (the
+    forward + backward ratio of ours, and for the sigmoid focal loss its memory against
+    torchvision's formula, as `markdown` checks them)."""
+    return [
+        {
+            "key": case.key,
+            "title": case.title,
+            "reference": case.reference.name,
+            "target": case.target,
+            "target_text": case.target_text,
+            "memory_target": (
+                {"impl": "torchvision formula", "ratio": 0.5}
+                if case.key.startswith("sigmoid-focal")
+                else None
+            ),
+        }
+        for case in cases
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -677,11 +657,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     out = ROOT / "docs" / "performance"
     out.mkdir(parents=True, exist_ok=True)
     tag = "cpu" if device.type == "cpu" else "cuda"
-    (out / f"results-{tag}.json").write_text(
-        json.dumps({"environment": info, "rows": [r.__dict__ for r in rows]}, indent=2) + "\n"
-    )
-    plot(cases, rows, out / f"{tag}.svg", f"{info['device']}, {info['threads']} threads")
-    write_page(ROOT / "docs" / "performance.md", f"results-{tag}", table)
+    results = {"environment": info, "cases": case_info(cases), "rows": [r.__dict__ for r in rows]}
+    (out / f"results-{tag}.json").write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":
