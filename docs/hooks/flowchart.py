@@ -176,7 +176,9 @@ def _leaf(x: float, y: float, leaf: Leaf, href: str, note_below: bool) -> tuple[
     """A loss: its name in a box linking to its page, and the note; (SVG, right edge)."""
     width = _width(leaf.function, _FONT, mono=True) + 2 * _PAD
     parts = [
-        f'<a href="{html.escape(href)}" class="dld-flow__loss">',
+        # xlink:href, not href: Material's instant navigation rewrites every `[href]` element
+        # by assigning its `href`, which an SVG link only has as a getter (a script error).
+        f'<a xlink:href="{html.escape(href)}" class="dld-flow__loss">',
         f"<title>{html.escape(leaf.function)}: its page</title>",
         f'<rect x="{x:.1f}" y="{y - _BOX / 2:.1f}" width="{width:.1f}" height="{_BOX}" rx="4"/>',
         _text(x + _PAD, y, leaf.function, "dld-flow__name"),
@@ -206,6 +208,7 @@ def _curve(x1: float, y1: float, x2: float, y2: float) -> str:
 def _svg(layout: str, width: float, height: float, body: list[str]) -> str:
     return (
         f'<svg class="dld-flow__{layout}" xmlns="http://www.w3.org/2000/svg" '
+        'xmlns:xlink="http://www.w3.org/1999/xlink" '
         f'width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" '
         f'aria-labelledby="dld-flow-{layout}-title">'
         f'<title id="dld-flow-{layout}-title">Which loss? From the task and what the model '
