@@ -103,3 +103,18 @@ def test_the_build_uses_a_directory_per_fingerprint(monkeypatch: pytest.MonkeyPa
     assert os.environ["PYTHONPATH"].split(os.pathsep) == [str(ROOT), "."]
     jupyter = os.environ["JUPYTER_CONFIG_PATH"].split(os.pathsep)[0]
     assert (Path(jupyter) / "jupyter_nbconvert_config.json").is_file()
+
+
+def test_the_plot_cache_is_keyed_on_the_package_and_on_the_plot_specs(package: Path) -> None:
+    """The loss pages' plots (docs/hooks/deep_dive.py) are cached under the same fingerprint,
+    plus the source of docs/hooks/plots.py."""
+    import deep_dive
+    import plots
+
+    source = Path(plots.__file__).read_bytes()
+    before = deep_dive.plot_fingerprint(package, source)
+    assert deep_dive.plot_fingerprint(package, source + b"\n") != before
+    (package / "losses" / "focal.py").write_bytes(
+        (package / "losses" / "focal.py").read_bytes() + b"\n"
+    )
+    assert deep_dive.plot_fingerprint(package, source) != before

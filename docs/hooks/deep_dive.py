@@ -19,16 +19,21 @@ links, to the notebook that the plugin copies next to the page (`include_source:
 `catalogue.md` gets the table of every loss (`catalogue.table`) in place of its marker.
 
 The build fails with a clear message when a public function has no plot spec or no catalogue
-facts, or when a plot or a notebook cannot be made. Nothing is cached between builds.
+facts, or when a plot or a notebook cannot be made. The plots are cached in
+`.cache/plots/<fingerprint>/`, keyed like the notebooks (`notebook_cache.fingerprint`: every
+file of the package and the library versions) and on the bytes of `plots.py`: a change to the
+package, to a plot spec or to matplotlib draws them again. Nothing else is cached.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import posixpath
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +41,7 @@ from typing import TYPE_CHECKING
 
 import catalogue
 import flowchart
+import notebook_cache
 import notebooks
 import plots
 import tomllib
@@ -79,6 +85,8 @@ class State:
     api_pages: dict[str, str] = field(default_factory=dict)  # identifier -> page URI
     nav_order: list[str] = field(default_factory=list)
     studies: list[str] = field(default_factory=list)  # the case studies' notebooks in the site
+    plot_cache: Path | None = None  # .cache/plots/<fingerprint>/
+    plots_drawn: int = 0  # plots drawn by this build (the others came from the cache)
     seconds: float = 0.0  # time spent making the plots and notebooks
 
 
@@ -140,6 +148,9 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
     STATE.pages.clear()
     STATE.api_pages.clear()
     STATE.studies.clear()
+    root = Path(config.config_file_path).resolve().parent
+    STATE.plot_cache = root / PLOT_CACHE / plot_fingerprint(root / "deeplossdive")[:32]
+    STATE.plots_drawn = 0
     STATE.nav_order = _nav_uris(config.nav)
     return config
 
@@ -206,6 +217,39 @@ def _notebook(file: File, markdown: str) -> str:
 
 
 _PINS: dict[str, str] = {}
+PLOT_CACHE = Path(".cache") / "plots"
+"""Relative to the repository root."""
+
+
+def plot_fingerprint(package: Path, plots_source: bytes | None = None) -> str:
+    """The key of the cached plots: the package's files, the library versions (matplotlib and
+    torch among them) and the source of `plots.py` (the specs and the drawing)."""
+    if plots_source is None:
+        plots_source = Path(plots.__file__).read_bytes()
+    digest = hashlib.sha256(plots_source).hexdigest()
+    return notebook_cache.fingerprint(package, [*notebook_cache.environment(), f"plots={digest}"])
+
+
+def _plot_svgs(spec: plots.PlotSpec, function: str) -> dict[str, dict[str, str]]:
+    """panel -> theme -> SVG of `function`: from the cache, or drawn (and cached)."""
+    cache = STATE.plot_cache
+    names = {
+        (panel, theme): f"{function}.{panel}.{theme}.svg"
+        for panel in plots.PANELS
+        for theme in plots.THEMES
+    }
+    if cache is not None and all((cache / name).is_file() for name in names.values()):
+        found: dict[str, dict[str, str]] = {}
+        for (panel, theme), name in names.items():
+            found.setdefault(panel, {})[theme] = (cache / name).read_text(encoding="utf-8")
+        return found
+    svgs = plots.render_svg(spec, function)
+    STATE.plots_drawn += 1
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        for (panel, theme), name in names.items():
+            (cache / name).write_text(svgs[panel][theme], encoding="utf-8")
+    return svgs
 
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
@@ -234,7 +278,7 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
             if spec is None:  # A name rendered on a page but not public: mkdocstrings says so.
                 continue
             try:
-                svgs = plots.render_svg(spec, function)
+                svgs = _plot_svgs(spec, function)
             except Exception as error:
                 raise PluginError(f"{uri}: the plot of {function} failed: {error!r}") from error
             page.plots[function] = {}
@@ -477,9 +521,16 @@ def on_post_build(config: MkDocsConfig) -> None:
         _absolute_links(Path(config.site_dir) / published, posixpath.dirname(published))
     total = sum(len(info.plots) for info in STATE.pages.values())
     LOG.info(
-        "deep_dive: %d plots and %d notebooks for %d loss pages, made in %.1f s",
+        "deep_dive: %d plots (%d drawn, the others cached) and %d notebooks for %d loss pages, "
+        "made in %.1f s",
         total,
+        STATE.plots_drawn,
         len(STATE.pages),
         len(STATE.pages),
         STATE.seconds,
     )
+    cache = STATE.plot_cache
+    if cache is not None and cache.parent.is_dir():
+        for other in cache.parent.iterdir():
+            if other != cache and other.is_dir():
+                shutil.rmtree(other)
