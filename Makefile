@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml .ci/constraints.txt package.json package-lock.json
 
 install: $(STAMP)
 
+# The sitemap and canonical links of the served site point to the local server.
 serve: install
-	$(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8000
+	DEEPLOSSDIVE_SITE_URL=http://127.0.0.1:8000/ $(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8000
 
 lint: install
 	$(BIN)/ruff check .
@@ -29,9 +30,9 @@ typecheck: install
 
 export NO_MKDOCS_2_WARNING := 1
 
-# The notebook cache is keyed on the notebook, not on the package: never let it serve stale output.
+# Executed notebooks are cached in .cache/mkdocs-jupyter/, keyed on each notebook and on the
+# package's source (docs/hooks/notebook_cache.py): a change to either re-executes them.
 site: install
-	rm -rf .cache/mkdocs-jupyter
 	$(BIN)/mkdocs build --strict --clean
 
 test: lint typecheck site

@@ -27,15 +27,18 @@ tensors get them (off), next to torch's version of the same loss.
 
 Usage (from the repository root):
 
-    python benchmarks/run.py                # the full CPU run: writes docs/performance/, the page
-    python benchmarks/run.py --device cuda  # the GPU cases: results-cuda.json, the page's GPU part
+    python benchmarks/run.py                # the full CPU run: writes results-cpu.json
+    python benchmarks/run.py --device cuda  # the GPU cases: writes results-cuda.json
     python benchmarks/run.py --quick        # a smoke run: short timings, no torch.compile, no files
     python benchmarks/run.py --quick --suite cuda --scale 0.01  # the GPU cases, shrunk, on a CPU
-    python benchmarks/run.py --census-only  # only the ATen operations of every loss
+    python benchmarks/run.py --census-only  # only the ATen operations of every loss: printed, and
+                                            # written into the results-cpu.json that exists
 
 The full CPU run takes about 5 minutes on 2 CPU cores (`torch.compile` warms up once per case);
 the GPU run about 2 minutes on an H200. Libraries that are not installed (kornia, MONAI,
-pytorch-metric-learning, torchvision) are left out, and the output says so.
+pytorch-metric-learning, torchvision) are left out, and the output says so. The Performance
+page shows the JSON file of each device (its tables, chart and census are drawn from it when the
+site is built: docs/hooks/performance.py).
 """
 
 from __future__ import annotations
@@ -48,7 +51,6 @@ import json
 import math
 import os
 import platform
-import re
 import statistics
 import sys
 import tempfile
@@ -891,37 +893,6 @@ def _census_entries() -> list[CensusEntry]:
         x = torch.randn(2, 3, 8, 8, generator=gen)
         return x, (torch.rand(2, 3, 8, 8, generator=gen) < 0.3).float()
 
-    def counts(gen: torch.Generator) -> Inputs:
-        return torch.randn(64, generator=gen), torch.poisson(4 * torch.rand(64, generator=gen))
-
-    def gaussian(gen: torch.Generator) -> Inputs:
-        x, y = regression(gen)
-        return x, y, 0.1 + torch.rand(64, generator=gen)
-
-    def ranked(gen: torch.Generator) -> Inputs:
-        x1, x2 = torch.randn(16, generator=gen), torch.randn(16, generator=gen)
-        return x1, x2, torch.randint(2, (16,), generator=gen).float() * 2 - 1
-
-    def signed_scores(gen: torch.Generator) -> Inputs:
-        x = torch.randn(16, 10, generator=gen)
-        return x, torch.randint(2, (16, 10), generator=gen).float() * 2 - 1
-
-    def distances(gen: torch.Generator) -> Inputs:
-        return 2 * torch.rand(16, generator=gen), signed(gen)[1]
-
-    def padded_labels(gen: torch.Generator) -> Inputs:
-        scores = torch.randn(16, 10, generator=gen)
-        labels = torch.randint(10, (16, 10), generator=gen)
-        kept = torch.arange(10) < torch.randint(1, 4, (16, 1), generator=gen)
-        return scores, torch.where(kept, labels, -1)
-
-    def boxes(gen: torch.Generator) -> Inputs:
-        def one() -> Tensor:
-            corner = 10 * torch.rand(16, 2, generator=gen)
-            return torch.cat([corner, corner + 0.5 + 5 * torch.rand(16, 2, generator=gen)], 1)
-
-        return one(), one()
-
     def alignments(gen: torch.Generator) -> Inputs:
         log_probs = torch.log_softmax(torch.randn(12, 4, 6, generator=gen), 2)
         targets = torch.randint(1, 6, (4, 5), generator=gen)
@@ -1021,30 +992,46 @@ def _census_entries() -> list[CensusEntry]:
             "masked log-softmax formulation",
         ),
     ]
+
+    def rank_pairs(gen: torch.Generator) -> Inputs:
+        target = torch.randint(2, (16,), generator=gen).float() * 2 - 1
+        return torch.randn(16, generator=gen), torch.randn(16, generator=gen), target
+
+    def distances(gen: torch.Generator) -> Inputs:
+        target = torch.randint(2, (16,), generator=gen).float() * 2 - 1
+        return torch.rand(16, generator=gen) * 2, target
+
+    def label_lists(gen: torch.Generator) -> Inputs:
+        # Each row's labels first, then -1 (torch's padded format).
+        target = torch.randperm(10, generator=gen)[:3].repeat(16, 1)
+        return torch.randn(16, 10, generator=gen), torch.cat(
+            [target, torch.full((16, 7), -1)], dim=1
+        )
+
+    def counts(gen: torch.Generator) -> Inputs:
+        return torch.randn(64, generator=gen), torch.poisson(torch.rand(64, generator=gen) * 4)
+
+    def gaussian(gen: torch.Generator) -> Inputs:
+        x, y = regression(gen)
+        return x, y, torch.rand(64, generator=gen) + 0.1
+
+    def boxes(gen: torch.Generator) -> Inputs:
+        def one() -> Tensor:
+            xy = torch.rand(16, 2, generator=gen) * 10
+            return torch.cat([xy, xy + torch.rand(16, 2, generator=gen) * 5 + 0.5], dim=1)
+
+        return one(), one()
+
     entries += [
         CensusEntry(
-            "poisson_nll_loss", counts, D.poisson_nll_loss, F.poisson_nll_loss, "F.poisson_nll_loss"
-        ),
-        CensusEntry(
-            "gaussian_nll_loss",
-            gaussian,
-            D.gaussian_nll_loss,
-            F.gaussian_nll_loss,
-            "F.gaussian_nll_loss",
-        ),
-        CensusEntry(
             "margin_ranking_loss",
-            ranked,
+            rank_pairs,
             D.margin_ranking_loss,
             F.margin_ranking_loss,
             "F.margin_ranking_loss",
         ),
         CensusEntry(
-            "soft_margin_loss",
-            signed_scores,
-            D.soft_margin_loss,
-            F.soft_margin_loss,
-            "F.soft_margin_loss",
+            "soft_margin_loss", signed, D.soft_margin_loss, F.soft_margin_loss, "F.soft_margin_loss"
         ),
         CensusEntry(
             "hinge_embedding_loss",
@@ -1062,17 +1049,38 @@ def _census_entries() -> list[CensusEntry]:
         ),
         CensusEntry(
             "multilabel_margin_loss",
-            padded_labels,
+            label_lists,
             D.multilabel_margin_loss,
             F.multilabel_margin_loss,
             "F.multilabel_margin_loss",
         ),
+        CensusEntry(
+            "poisson_nll_loss", counts, D.poisson_nll_loss, F.poisson_nll_loss, "F.poisson_nll_loss"
+        ),
+        CensusEntry(
+            "gaussian_nll_loss",
+            gaussian,
+            D.gaussian_nll_loss,
+            F.gaussian_nll_loss,
+            "F.gaussian_nll_loss",
+        ),
         CensusEntry("ctc_loss", alignments, D.ctc_loss, F.ctc_loss, "F.ctc_loss"),
     ]
-    # torchvision's box losses are not importable beside this torch: no torch version to count.
+    try:
+        import torchvision.ops as tv_ops
+    except ImportError:
+        tv_ops = None
     for name in ("generalized_box_iou_loss", "distance_box_iou_loss", "complete_box_iou_loss"):
-        mean = functools.partial(getattr(D, name), reduction="mean")
-        entries.append(CensusEntry(name, boxes, mean, None, "— (torchvision.ops)"))
+        theirs = getattr(tv_ops, name) if tv_ops is not None else None
+        entries.append(
+            CensusEntry(
+                name,
+                boxes,
+                functools.partial(getattr(D, name), reduction="mean"),
+                None if theirs is None else functools.partial(theirs, reduction="mean"),
+                f"torchvision.ops.{name}" if theirs else "— (torchvision not installed)",
+            )
+        )
     for name in ("dice_loss", "jaccard_loss", "tversky_loss"):
         entries.append(
             CensusEntry(name, segmentation, getattr(D, name), ce, "F.cross_entropy", overlap=True)
@@ -1130,21 +1138,19 @@ def census() -> list[CensusRow]:
 def census_summary(rows: list[CensusRow]) -> list[str]:
     """The summary lines: the operation ratio and the losses with contended atomic adds."""
     lines = []
+    compared = [r for r in rows if r.torch]  # a loss without a version here compares with nothing
     for overlap, what in ((False, "the losses torch also has"), (True, "the overlap losses")):
-        # Losses without a torch version to count (torchvision's box losses) are left out.
-        chosen = [r for r in rows if r.overlap == overlap and r.torch > 0]
+        chosen = [r for r in compared if r.overlap == overlap]
         ours, theirs = sum(r.ours for r in chosen), sum(r.torch for r in chosen)
         reference = "torch" if not overlap else "torch's cross-entropy / BCE with logits"
         lines.append(
             f"ATen ops per forward+backward, summed over {what} ({len(chosen)}): "
             f"ours {ours}, {reference} {theirs} ({ours / max(theirs, 1):.2f}×)"
         )
-    counted = [r for r in rows if r.torch > 0]
-    ours, theirs = sum(r.ours for r in counted), sum(r.torch for r in counted)
+    ours, theirs = sum(r.ours for r in compared), sum(r.torch for r in compared)
     lines.append(
-        f"ATen ops per forward+backward, summed over the {len(counted)} losses with a version to "
-        f"count: ours {ours}, "
-        f"torch's versions {theirs} ({ours / max(theirs, 1):.2f}×)"
+        f"ATen ops per forward+backward, summed over all {len(compared)} losses with a version "
+        f"here: ours {ours}, torch's versions {theirs} ({ours / max(theirs, 1):.2f}×)"
     )
     contended = [f"{r.name} ({'; '.join(sorted(set(r.contended)))})" for r in rows if r.contended]
     lines.append(
@@ -1449,58 +1455,40 @@ def census_markdown(counts: list[CensusRow]) -> list[str]:
     for row in counts:
         contended = "; ".join(sorted(set(row.contended))) or "none"
         lines.append(
-            f"| `{row.name}` | {row.ours} | {row.torch_name} | {row.torch} "
-            f"| {f'{row.ours / row.torch:.2f}×' if row.torch else '—'} | {contended} |"
+            f"| `{row.name}` | {row.ours} | {row.torch_name} | {row.torch or '–'} "
+            f"| {f'{row.ours / row.torch:.2f}×' if row.torch else '–'} | {contended} |"
         )
     lines.append("")
     lines += [f"{line}." for line in census_summary(counts)]
     return lines
 
 
-def plot(cases: list[Case], rows: list[Row], path: Path, title: str) -> None:
-    try:
-        import matplotlib
-    except ImportError:
-        print(f"matplotlib is not importable: no plot at {path}", flush=True)
-        return
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["svg.hashsalt"] = "deeplossdive"
-    labels, values, colours = [], [], []
-    palette = {"torch": "#9e9e9e", "ours": "#3f51b5", "compiled": "#7986cb", "library": "#ef6c00"}
-    for case in cases:
-        for row in (r for r in rows if r.case == case.key):
-            if row.forward_backward_ratio is None:
-                continue
-            labels.append(f"{case.title.split(',')[0]} · {row.impl}")
-            values.append(row.forward_backward_ratio)
-            colours.append(palette[row.kind])
-    height = 0.32 * len(labels) + 1.2
-    fig, ax = plt.subplots(figsize=(9, height))
-    positions = list(range(len(labels)))[::-1]
-    ax.barh(positions, values, color=colours)
-    ax.set_yticks(positions, labels, fontsize=8)
-    ax.set_xscale("log")
-    ax.axvline(1.0, color="black", linewidth=0.8)
-    for y, v in zip(positions, values, strict=True):
-        ax.text(v * 1.03, y, f"{v:.2f}×", va="center", fontsize=7)
-    ax.set_xlabel("forward + backward time / torch built-in (log scale; lower is faster)")
-    ax.set_title(title, fontsize=10)
-    ax.set_xlim(right=max(values) * 2.5)
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Date": None})
-    plt.close(fig)
+def case_info(cases: list[Case]) -> list[dict[str, object]]:
+    """What the page says about each case besides its rows: title, reference, targets (the
+    forward + backward ratio of ours; a memory target against the reference, or for the sigmoid
+    focal loss against torchvision's formula, as `markdown` checks them)."""
+    return [
+        {
+            "key": case.key,
+            "title": case.title,
+            "reference": case.reference.name,
+            "target": case.target,
+            "target_text": case.target_text,
+            "memory_target": (
+                {"impl": case.reference.name, "ratio": case.memory_target}
+                if case.memory_target is not None
+                else {"impl": "torchvision formula", "ratio": 0.5}
+                if "torchvision's" in case.target_text
+                else None
+            ),
+        }
+        for case in cases
+    ]
 
 
-def write_page(page: Path, marker: str, table: str) -> None:
-    text = page.read_text()
-    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    if not pattern.search(text):
-        raise SystemExit(f"{page}: markers {start} … {end} not found")
-    page.write_text(pattern.sub(lambda _: f"{start}\n\n{table}\n{end}", text))
+def census_json(counts: list[CensusRow]) -> dict[str, object]:
+    """The census's part of a results file: one entry per loss, and the summary lines."""
+    return {"aten_ops": [c.__dict__ for c in counts], "summary": census_summary(counts)}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -1527,6 +1515,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(line, flush=True)
     if args.census_only:
         print("\n".join(census_markdown(counts)))
+        existing = ROOT / "docs" / "performance" / "results-cpu.json"
+        if not args.no_write and existing.is_file():
+            # The counts do not depend on the machine: refresh them without re-timing.
+            results = json.loads(existing.read_text())
+            results.update(census_json(counts))
+            existing.write_text(json.dumps(results, indent=2) + "\n")
+            print(f"census written to {existing.relative_to(ROOT)}", flush=True)
         return
     rounds = args.rounds or (1 if args.quick else 3)
     min_run_time = 0.05 if args.quick else (0.3 if device.type == "cpu" else 0.1)
@@ -1568,14 +1563,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     tag = "cpu" if device.type == "cpu" else "cuda"
     results = {
         "environment": info,
+        "cases": case_info(cases),
         "rows": [r.__dict__ for r in rows],
-        "aten_ops": [c.__dict__ for c in counts],
-        "summary": census_summary(counts),
+        **census_json(counts),
         "left_out": libs.missing,
     }
     (out / f"results-{tag}.json").write_text(json.dumps(results, indent=2) + "\n")
-    plot(cases, rows, out / f"{tag}.svg", f"{info['device']}, {info['threads']} threads")
-    write_page(ROOT / "docs" / "performance.md", f"results-{tag}", table)
 
 
 if __name__ == "__main__":

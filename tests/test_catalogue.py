@@ -111,9 +111,11 @@ def test_every_public_loss_has_a_plot(name: str, files: Files) -> None:
         assert torch.isfinite(gradient).all(), f"{name}, {label}: non-finite gradient"
     uri = page_of(name)
     assert uri is not None, f"{name} has no page, so no plot is shown"
-    shown = deep_dive.STATE.pages[uri].plots.get(name, {})
-    assert set(shown) == set(plots.THEMES), f"{name}: plots for {sorted(shown)} only"
-    for theme, plot_uri in shown.items():
+    panels = deep_dive.STATE.pages[uri].plots.get(name, {})
+    assert set(panels) == set(plots.PANELS), f"{name}: panels {sorted(panels)} only"
+    shown = [(theme, plot) for themes in panels.values() for theme, plot in themes.items()]
+    assert len(shown) == len(plots.PANELS) * len(plots.THEMES), f"{name}: plots {shown}"
+    for theme, plot_uri in shown:
         file = files.get_file_from_path(plot_uri)
         assert file is not None, f"{plot_uri} is not among the site's files"
         svg = file.content_string
@@ -158,7 +160,7 @@ def test_every_loss_page_yields_its_notebook(
 
 def test_loss_page_links_its_notebook_and_colab(files: Files, config: MkDocsConfig) -> None:
     uri, info = next(iter(deep_dive.STATE.pages.items()))
-    page: Any = type("P", (), {"file": files.get_file_from_path(uri)})()
+    page: Any = type("P", (), {"file": files.get_file_from_path(uri), "meta": {}})()
     markdown = deep_dive.on_page_markdown(
         Path(ROOT / "docs" / uri).read_text(encoding="utf-8"), page, config, files
     )

@@ -146,3 +146,40 @@ def test_console_fence_fails_on_other_output_a_failed_command_or_an_unknown_prog
 ) -> None:
     with pytest.raises(error, match=re.escape(message)):
         _run_page(tmp_path, SCRIPT + f"```console\n{console}```\n")
+
+
+HOUSE_LINE_LENGTH = 100
+"""ruff's line length (pyproject.toml). The site's column shows a code line of this length at
+1280 px without scrolling (tests/test_site.py checks it in a browser); a longer line would be
+cut off on a desktop."""
+
+
+def long_lines(path: Path) -> list[int]:
+    """Line numbers, in fences, of lines longer than the house line length (the fence's own
+    indentation aside: a fence inside an admonition or a tab is indented)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    found = []
+    for first, last, _ in fences(path):
+        indent = len(lines[first - 1]) - len(lines[first - 1].lstrip())
+        for number in range(first + 1, last if last != -1 else len(lines) + 1):
+            if len(lines[number - 1][indent:].rstrip()) > HOUSE_LINE_LENGTH:
+                found.append(number)
+    return found
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_code_lines_fit_the_column(page: Path) -> None:
+    found = [f"{page.relative_to(ROOT)}:{number}" for number in long_lines(page)]
+    assert not found, (
+        f"code lines longer than {HOUSE_LINE_LENGTH} characters, cut off on a desktop (wrap "
+        f"them): {found}"
+    )
+
+
+def test_long_line_guard_counts_from_the_fence_indentation(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    line = "x" * HOUSE_LINE_LENGTH
+    page.write_text(
+        f"```python\n{line}\n```\n\n    ```python\n    {line}\n    ```\n\n```text\n{line}y\n```\n"
+    )
+    assert long_lines(page) == [10]

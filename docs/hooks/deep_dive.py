@@ -6,9 +6,11 @@ and what each declares next to itself (`describe(...)`, `deeplossdive._about.ABO
 - its place in the navigation: mkdocs.yml's `Losses` section is generated, a section per family
   of the functions (in the order of `FAMILIES`), and in each the pages by title;
 - plots: each function's loss and gradient against its natural variable (its `Plot`),
-  drawn from the package with autograd, written as two SVGs (light and dark palette) next to
-  the page, and shown in a "Plots" section added after the page's "The gradient" section (else
-  before "API", else at the end);
+  drawn from the package with autograd, written as one SVG per panel (loss, gradient) and
+  palette (light, dark) next to the page, and shown in a "Plots" section added after the
+  page's "The gradient" section (else before "API", else at the end);
+- search: the page's functions, their modules and its title as its `tags`
+  (`search_names`), so that Material's search lists the page first for each of them;
 - a notebook: the page's own source converted (`notebooks.page_to_notebook`), validated with
   nbformat, written next to the page; a "Download notebook" and an "Open in Colab" link under
   the page's title. Colab opens the notebook from the branch the site is published to:
@@ -22,21 +24,29 @@ links, to the notebook that the plugin copies next to the page (`include_source:
 
 The build fails with a clear message when a public function declares no facts and plot, when
 the functions of a page declare different families, or when a plot or a notebook cannot be made.
-Nothing is cached between builds.
+The plots are cached in `.cache/plots/<fingerprint>/`, keyed like the notebooks
+(`notebook_cache.fingerprint`: every file of the package, where each loss declares its plot, and
+the library versions) and on the bytes of `plots.py`: a change to the package, to a plot or to
+matplotlib draws them again. Nothing else is cached.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 import posixpath
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import catalogue
+import flowchart
+import notebook_cache
 import notebooks
 import plots
 import tomllib
@@ -44,7 +54,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 
 import deeplossdive.functional
-from deeplossdive._about import ABOUT
+from deeplossdive._about import ABOUT, Plot
 
 if TYPE_CHECKING:
     from mkdocs.config.defaults import MkDocsConfig
@@ -58,6 +68,8 @@ REFERENCE_MARKER = "<!-- reference-table -->"
 LOSSES_NAV = "Losses"
 FAMILIES = ("Classification", "Distributions", "Regression", "Metric learning", "Segmentation")
 """The order of the families in the navigation; any other family comes after, by name."""
+HOME_PAGE = "index.md"
+FLOWCHART_MARKER = "<!-- which-loss-flowchart -->"
 COLAB = "https://colab.research.google.com/github"
 _DIRECTIVE = re.compile(r"^[ \t]*:::[ \t]+(deeplossdive\.(?:functional|nn)\.\w+)[ \t]*$", re.M)
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
@@ -71,18 +83,21 @@ class LossPage:
     title: str
     functions: list[str]
     notebook: str  # URI of the notebook, relative to docs/
-    plots: dict[str, dict[str, str]] = field(default_factory=dict)  # function -> theme -> URI
+    # function -> panel -> theme -> URI
+    plots: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
 
 @dataclass
 class State:
     repository: str = ""
     branch: str = ""
-    site: str = ""  # where the site is published: the notebooks link to it
+    site: str = ""  # where the site is published (site_url): the notebooks link to it
     pages: dict[str, LossPage] = field(default_factory=dict)
     api_pages: dict[str, str] = field(default_factory=dict)  # identifier -> page URI
     nav_order: list[str] = field(default_factory=list)
     studies: list[str] = field(default_factory=list)  # the case studies' notebooks in the site
+    plot_cache: Path | None = None  # .cache/plots/<fingerprint>/
+    plots_drawn: int = 0  # plots drawn by this build (the others came from the cache)
     seconds: float = 0.0  # time spent making the plots and notebooks
 
 
@@ -139,11 +154,15 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
         )
     owner, name = repository.split("/")
     STATE.repository, STATE.branch = repository, branch
-    STATE.site = f"https://{owner}.github.io/{name}/"
+    site = config.site_url or f"https://{owner}.github.io/{name}/"
+    STATE.site = site if site.endswith("/") else site + "/"
     STATE.pages.clear()
     STATE.api_pages.clear()
     STATE.studies.clear()
     _fill_losses_nav(config)
+    root = Path(config.config_file_path).resolve().parent
+    STATE.plot_cache = root / PLOT_CACHE / plot_fingerprint(root / "deeplossdive")[:32]
+    STATE.plots_drawn = 0
     STATE.nav_order = _nav_uris(config.nav)
     return config
 
@@ -239,6 +258,40 @@ def _notebook(file: File, markdown: str) -> str:
 
 
 _PINS: dict[str, str] = {}
+PLOT_CACHE = Path(".cache") / "plots"
+"""Relative to the repository root."""
+
+
+def plot_fingerprint(package: Path, plots_source: bytes | None = None) -> str:
+    """The key of the cached plots: the package's files, the library versions (matplotlib and
+    torch among them; each loss declares its plot in its file) and the source of `plots.py` (the
+    drawing)."""
+    if plots_source is None:
+        plots_source = Path(plots.__file__).read_bytes()
+    digest = hashlib.sha256(plots_source).hexdigest()
+    return notebook_cache.fingerprint(package, [*notebook_cache.environment(), f"plots={digest}"])
+
+
+def _plot_svgs(plot: Plot, function: str) -> dict[str, dict[str, str]]:
+    """panel -> theme -> SVG of `function`: from the cache, or drawn (and cached)."""
+    cache = STATE.plot_cache
+    names = {
+        (panel, theme): f"{function}.{panel}.{theme}.svg"
+        for panel in plots.PANELS
+        for theme in plots.THEMES
+    }
+    if cache is not None and all((cache / name).is_file() for name in names.values()):
+        found: dict[str, dict[str, str]] = {}
+        for (panel, theme), name in names.items():
+            found.setdefault(panel, {})[theme] = (cache / name).read_text(encoding="utf-8")
+        return found
+    svgs = plots.render_svg(plot, function)
+    STATE.plots_drawn += 1
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        for (panel, theme), name in names.items():
+            (cache / name).write_text(svgs[panel][theme], encoding="utf-8")
+    return svgs
 
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
@@ -263,14 +316,16 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
             if about is None:  # A name rendered on a page but not public: mkdocstrings says so.
                 continue
             try:
-                svgs = plots.render_svg(about.plot, function)
+                svgs = _plot_svgs(about.plot, function)
             except Exception as error:
                 raise PluginError(f"{uri}: the plot of {function} failed: {error!r}") from error
             page.plots[function] = {}
-            for theme, svg in svgs.items():
-                plot_uri = f"{stem}/{function}.{theme}.svg"
-                files.append(File.generated(config, plot_uri, content=svg))
-                page.plots[function][theme] = plot_uri
+            for panel, themes in svgs.items():
+                page.plots[function][panel] = {}
+                for theme, svg in themes.items():
+                    plot_uri = f"{stem}/{function}.{panel}.{theme}.svg"
+                    files.append(File.generated(config, plot_uri, content=svg))
+                    page.plots[function][panel][theme] = plot_uri
         try:
             content = _notebook(file, markdown)
         except Exception as error:
@@ -313,20 +368,23 @@ def _plots_section(info: LossPage, page: Page) -> str:
         "under the plot.",
         "",
     ]
-    for function, uris in info.plots.items():
+    alts = {"loss": "Plot of {}", "gradient": "Plot of the gradient of {}"}
+    for function, panels in info.plots.items():
         plot = ABOUT[function].plot
-        alt = f"Plot of {function} and its gradient"
+        images = [
+            f"![{alts[panel].format(function)}]({_relative(uri, page)}#only-{theme})"
+            for panel, themes in panels.items()
+            for theme, uri in themes.items()
+        ]
         parts += [
             '<figure class="dld-plot" markdown>',
             "",
-            f"![{alt}]({_relative(uris['light'], page)}#only-light)",
-            f"![{alt}]({_relative(uris['dark'], page)}#only-dark)",
+            *images,
             "",
             "<figcaption markdown>",
             "",
-            f"[`{function}`][deeplossdive.functional.{function}]: the loss (left) and its "
-            f"gradient with respect to {plot.axis.wrt} (right) against {plot.axis.x}. "
-            f"{plot.setup}",
+            f"[`{function}`][deeplossdive.functional.{function}]: the loss and its gradient "
+            f"with respect to {plot.axis.wrt}, against {plot.axis.x}. {plot.setup}",
             "",
             "</figcaption>",
             "</figure>",
@@ -369,11 +427,37 @@ def _insert(markdown: str, section: str, links: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+_PUNCTUATION = re.compile(r"[^\w\s-]+")
+
+
+def search_names(title: str, functions: list[str]) -> list[str]:
+    """The names a reader types to find a loss page: its functions, their modules, and the
+    page's title (the loss's usual name: "Focal loss", "NT-Xent (SimCLR)").
+
+    Material's search matches a typed word as a prefix (`huber` finds `huber_loss`, `triplet`
+    finds `triplet_margin_loss`), except a word before a hyphen (`NT-Xent` is `nt` and `xent*`),
+    which the title's words match; and it weighs a match in a page's `tags` far above any other.
+    Given these names as its tags, a loss page comes first for each of them.
+    """
+    modules = catalogue.modules_by_function()
+    names = []
+    for function in functions:
+        names.append(function)
+        if function in modules:
+            names.append(modules[function])
+    names.append(" ".join(_PUNCTUATION.sub(" ", title).split()))
+    return list(dict.fromkeys(names))
+
+
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
     uri = page.file.src_uri
     if uri in STATE.pages:
         info = STATE.pages[uri]
+        tags = [str(tag) for tag in page.meta.get("tags") or []]
+        page.meta["tags"] = list(dict.fromkeys([*tags, *search_names(info.title, info.functions)]))
         return _insert(markdown, _plots_section(info, page), _notebook_links(info, page))
+    if uri == HOME_PAGE and FLOWCHART_MARKER in markdown:
+        return markdown.replace(FLOWCHART_MARKER, _flowchart(page, files))
     tables = {
         CATALOGUE_PAGE: (CATALOGUE_MARKER, catalogue.table),
         REFERENCE_PAGE: (REFERENCE_MARKER, catalogue.reference_table),
@@ -386,6 +470,28 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
         rows = catalogue.rows(pages, STATE.nav_order)
         return markdown.replace(marker, make_table(rows, lambda target: _relative(target, page)))
     return markdown
+
+
+def _flowchart(page: Page, files: Files) -> str:
+    """The "Which loss?" chart (`flowchart.CHART`), each loss linked to its section. The build
+    fails on a name that is not rendered on a loss page, and on a loss page the chart misses."""
+    identifiers = [f"deeplossdive.functional.{name}" for name in flowchart.functions()]
+    missing = [name for name in identifiers if name not in STATE.api_pages]
+    pages = {STATE.api_pages[name] for name in identifiers if name in STATE.api_pages}
+    left_out = sorted(set(STATE.pages) - pages)
+    if missing or left_out:
+        raise PluginError(
+            "docs/hooks/flowchart.py: CHART names functions that no loss page renders "
+            f"{missing}, and leaves out the pages {left_out}"
+        )
+
+    def link(function: str) -> str:
+        identifier = f"deeplossdive.functional.{function}"
+        target = files.get_file_from_path(STATE.api_pages[identifier])
+        assert target is not None
+        return f"{target.url_relative_to(page.file)}#{identifier}"
+
+    return flowchart.render(link)
 
 
 def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
@@ -405,7 +511,28 @@ def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -
         f'<a href="{_colab(published)}" class="md-button dld-colab" '
         'title="Run this notebook in Google Colab">Open in Colab</a></p>'
     )
-    return links + html
+    return links + _sized_images(html)
+
+
+_PNG = re.compile(r'<img (?P<before>[^>]*?)src="data:image/png;base64,(?P<data>[A-Za-z0-9+/=]+)"')
+SMALLEST_SCALE = 0.6
+"""The least a notebook plot is shrunk to fit a narrow column: matplotlib's inline PNGs are
+100 dpi, so default 10-pt text (13.9 px) stays above 8 px; a wider plot scrolls sideways."""
+
+
+def _sized_images(html: str) -> str:
+    """Give each PNG of a notebook page its natural width as the largest, and
+    `SMALLEST_SCALE` of it as the smallest (extra.css lets the image box scroll sideways)."""
+
+    def sized(match: re.Match[str]) -> str:
+        header = base64.b64decode(match["data"][:32])
+        if header[:8] != b"\x89PNG\r\n\x1a\n":
+            return match[0]
+        width = int.from_bytes(header[16:20], "big")
+        style = f"max-width: {width}px; min-width: {round(width * SMALLEST_SCALE)}px"
+        return f'<img {match["before"]}style="{style}" src="data:image/png;base64,{match["data"]}"'
+
+    return _PNG.sub(sized, html)
 
 
 def _absolute_links(notebook: Path, page_dir: str) -> None:
@@ -436,9 +563,16 @@ def on_post_build(config: MkDocsConfig) -> None:
         _absolute_links(Path(config.site_dir) / published, posixpath.dirname(published))
     total = sum(len(info.plots) for info in STATE.pages.values())
     LOG.info(
-        "deep_dive: %d plots and %d notebooks for %d loss pages, made in %.1f s",
+        "deep_dive: %d plots (%d drawn, the others cached) and %d notebooks for %d loss pages, "
+        "made in %.1f s",
         total,
+        STATE.plots_drawn,
         len(STATE.pages),
         len(STATE.pages),
         STATE.seconds,
     )
+    cache = STATE.plot_cache
+    if cache is not None and cache.parent.is_dir():
+        for other in cache.parent.iterdir():
+            if other != cache and other.is_dir():
+                shutil.rmtree(other)

@@ -9,7 +9,9 @@ autograd (never a hand-written formula), so a plot cannot drift from the code. `
 draws them at build time; `tests/test_catalogue.py` checks that every public function has a
 plot that renders.
 
-Colours: each figure is drawn once with placeholder colours, then written twice, with the
+Each loss is drawn as two figures, the loss and its gradient (`PANELS`): side by side in a
+wide column, one above the other on a phone, so that their text stays legible. Colours: each
+figure is drawn once with placeholder colours, then written twice, with the
 light and the dark theme's palette (Material shows `#only-light` / `#only-dark` images in the
 matching palette), on a transparent background.
 """
@@ -127,35 +129,54 @@ _STYLE: dict[Any, Any] = {  # (keys typed as matplotlib's Literal of rc names)
 }
 
 
-def render_svg(plot: Plot, name: str) -> dict[str, str]:
-    """Draw `plot` (loss left, gradient right) and return the SVG per theme (`THEMES`)."""
-    if len(plot.curves) > len(_CURVES):
-        raise ValueError(f"{name}: at most {len(_CURVES)} curves, got {len(plot.curves)}")
-    data = sweep(plot)
-    with mpl.rc_context(_STYLE):
-        figure, (left, right) = plt.subplots(1, 2, figsize=(8.0, 2.9))
-        figure.subplots_adjust(left=0.07, right=0.99, bottom=0.17, top=0.9, wspace=0.22)
-        try:
-            for color, label in zip(_CURVES, plot.curves, strict=False):
-                x = data.x.numpy()
-                left.plot(x, data.losses[label].numpy(), color=color, label=label)
-                right.plot(x, data.gradients[label].numpy(), color=color)
-            left.set_title(f"{name}: loss $\\ell$")
-            right.set_title(f"gradient $\\partial\\ell / \\partial {plot.axis.wrt.strip('$')}$")
-            for axes in (left, right):
-                axes.set_xlabel(plot.axis.x)
-                axes.axhline(0.0, color=_INK, linewidth=0.6)
-            if len(plot.curves) > 1:
-                left.legend(fontsize=8)
-            buffer = io.StringIO()
-            figure.savefig(buffer, format="svg", metadata={"Date": None})
-        finally:
-            plt.close(figure)
-    svg = buffer.getvalue()
-    themed = {}
+PANELS = ("loss", "gradient")
+"""One figure each: side by side where the column is wide, stacked on a phone (extra.css)."""
+PANEL_SIZE = (4.4, 3.0)
+"""Inches. At 9-pt text, shown 400 to 460 px wide beside its twin on a desktop and full width
+(about 360 px) on a phone, the smallest text is 8 px or more on the screen."""
+
+
+def themed(svg: str) -> dict[str, str]:
+    """The SVG drawn with placeholder colours (`_INK`, `_GRID`, `_CURVES`), once per theme."""
+    result = {}
     for theme, palette in THEMES.items():
         text = svg
         for placeholder, color in palette.items():
             text = text.replace(placeholder, color)
-        themed[theme] = text
-    return themed
+        result[theme] = text
+    return result
+
+
+def render_svg(plot: Plot, name: str) -> dict[str, dict[str, str]]:
+    """Draw `plot` as two figures, the loss and its gradient (`PANELS`), and return the SVG of
+    each per theme (`THEMES`)."""
+    if len(plot.curves) > len(_CURVES):
+        raise ValueError(f"{name}: at most {len(_CURVES)} curves, got {len(plot.curves)}")
+    data = sweep(plot)
+    x = data.x.numpy()
+    titles = {
+        "loss": f"{name}: loss $\\ell$",
+        "gradient": f"gradient $\\partial\\ell / \\partial {plot.axis.wrt.strip('$')}$",
+    }
+    values = {"loss": data.losses, "gradient": data.gradients}
+    result = {}
+    with mpl.rc_context(_STYLE):
+        for panel in PANELS:
+            figure, axes = plt.subplots(figsize=PANEL_SIZE)
+            # Fixed margins (those the two-panel figure had, in inches): a constrained layout
+            # would double the time to draw the plots of the site.
+            figure.subplots_adjust(left=0.13, right=0.98, bottom=0.165, top=0.9)
+            try:
+                for color, label in zip(_CURVES, plot.curves, strict=False):
+                    axes.plot(x, values[panel][label].numpy(), color=color, label=label)
+                axes.set_title(titles[panel])
+                axes.set_xlabel(plot.axis.x)
+                axes.axhline(0.0, color=_INK, linewidth=0.6)
+                if panel == "loss" and len(plot.curves) > 1:
+                    axes.legend()
+                buffer = io.StringIO()
+                figure.savefig(buffer, format="svg", metadata={"Date": None})
+            finally:
+                plt.close(figure)
+            result[panel] = themed(buffer.getvalue())
+    return result
