@@ -1535,7 +1535,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     info = environment(device, libs)
     rows: list[Row] = []
     use_compile = not args.quick and device.type == "cpu"
-    for case in cases:
+    out = ROOT / "docs" / "performance"
+    tag = "cpu" if device.type == "cpu" else "cuda"
+
+    def write(measured: list[Case]) -> None:
+        """The JSON of the cases measured so far: a run cut short still leaves its figures."""
+        if args.quick or args.no_write:
+            return
+        out.mkdir(parents=True, exist_ok=True)
+        results = {
+            "environment": info,
+            "cases": case_info(measured),
+            "rows": [r.__dict__ for r in rows],
+            **census_json(counts),
+            "left_out": libs.missing,
+        }
+        (out / f"results-{tag}.json").write_text(json.dumps(results, indent=2) + "\n")
+
+    for index, case in enumerate(cases):
         t0 = time.perf_counter()
         case_rows = measure_case(case, device, rounds, min_run_time, use_compile)
         rows.extend(case_rows)
@@ -1552,23 +1569,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
         if device.type == "cuda":
             torch.cuda.empty_cache()
+        write(cases[: index + 1])
     info["load average at end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     info["benchmark wall time"] = f"{time.perf_counter() - started:.0f} s"
     table = markdown(cases, rows, info, counts, libs.missing)
     print(table)
-    if args.quick or args.no_write:
-        return
-    out = ROOT / "docs" / "performance"
-    out.mkdir(parents=True, exist_ok=True)
-    tag = "cpu" if device.type == "cpu" else "cuda"
-    results = {
-        "environment": info,
-        "cases": case_info(cases),
-        "rows": [r.__dict__ for r in rows],
-        **census_json(counts),
-        "left_out": libs.missing,
-    }
-    (out / f"results-{tag}.json").write_text(json.dumps(results, indent=2) + "\n")
+    write(cases)
 
 
 if __name__ == "__main__":
