@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 import torch
 from torch import Tensor
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from deeplossdive import value_checks
 from deeplossdive.functional import (
@@ -21,6 +20,7 @@ from deeplossdive.nn import CompleteBoxIoULoss, DistanceBoxIoULoss, GeneralizedB
 from tests.harness import REDUCTIONS, ErrorCase, Inputs, LossContract, LossSpec, Options
 from tests.inputs import LOW_PRECISION_TOL
 from tests.oracles import box_iou as oracles
+from tests.syncs import NoSync
 
 SHAPES = ((8, 4), (2, 5, 4))
 Function = Callable[..., Tensor]
@@ -321,29 +321,12 @@ def test_modules_default_to_none_and_repr() -> None:
 # --- no host sync on the default path (value checks off, as on CUDA) --------------------------
 
 
-class _NoSync(TorchDispatchMode):  # type: ignore[no-untyped-call]
-    """Fails on the operations that make the host wait for the device."""
-
-    FORBIDDEN = ("aten::_local_scalar_dense", "aten::nonzero", "aten::masked_select")
-
-    def __torch_dispatch__(
-        self,
-        func: Any,
-        types: Any,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
-    ) -> Any:
-        if func._schema.name in self.FORBIDDEN:
-            raise AssertionError(f"host sync: {func._schema.name}")
-        return func(*args, **(kwargs or {}))
-
-
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.__name__)
 def test_no_host_sync_with_value_checks_off(function: Function, reduction: Any) -> None:
     boxes1, boxes2 = _inputs((16, 4), torch.float32, _seeded(4))
     boxes1.requires_grad_()
-    with value_checks(False), _NoSync():  # type: ignore[no-untyped-call]
+    with value_checks(False), NoSync():
         value = function(boxes1, boxes2, reduction=reduction)
         torch.autograd.grad(value.sum(), boxes1)
     assert torch.isfinite(value).all()

@@ -10,7 +10,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from deeplossdive import value_checks
 from deeplossdive.functional import ctc_loss
@@ -18,6 +17,7 @@ from deeplossdive.nn import CTCLoss
 from tests.harness import REDUCTIONS, ErrorCase, Inputs, LossContract, LossSpec, Options
 from tests.inputs import LOW_PRECISION_TOL
 from tests.oracles import ctc as oracles
+from tests.syncs import NoSync
 
 SHAPES = ((6, 3, 4), (12, 5, 6))  # (T, N, C)
 LABELS = (1, 2, 4, 5)  # never 0 or 3: the blanks the options use
@@ -298,29 +298,12 @@ def test_empty_batch_and_repr() -> None:
     assert repr(CTCLoss()) == "CTCLoss(blank=0, zero_infinity=False, reduction='mean')"
 
 
-class _NoSync(TorchDispatchMode):  # type: ignore[no-untyped-call]
-    """Fails on the operations that make the host wait for the device."""
-
-    FORBIDDEN = ("aten::_local_scalar_dense", "aten::nonzero", "aten::masked_select")
-
-    def __torch_dispatch__(
-        self,
-        func: Any,
-        types: Any,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
-    ) -> Any:
-        if func._schema.name in self.FORBIDDEN:
-            raise AssertionError(f"host sync: {func._schema.name}")
-        return func(*args, **(kwargs or {}))
-
-
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_no_host_sync_added_with_value_checks_off(reduction: Any) -> None:
     """Nothing of ours reads a value; torch's kernel reads the lengths, which live on the CPU."""
     log_probs, targets, lengths, sizes = _inputs(SHAPES[-1], torch.float32, _seeded(5))
     log_probs.requires_grad_()
-    with value_checks(False), _NoSync():  # type: ignore[no-untyped-call]
+    with value_checks(False), NoSync():
         value = ctc_loss(log_probs, targets, lengths, sizes, reduction=reduction)
         torch.autograd.grad(value.sum(), log_probs)
     assert torch.isfinite(value).all()

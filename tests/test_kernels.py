@@ -12,12 +12,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
 from torch import Tensor
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from deeplossdive import value_checks
 from deeplossdive._kernels import kernel_mode, triton_available, use_kernels
@@ -29,6 +27,7 @@ from deeplossdive.functional import (
     sigmoid_focal_loss,
 )
 from deeplossdive.losses._overlap import _softmax_statistics_torch, _SoftmaxCountsByMask
+from tests.syncs import NoSync
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,16 +100,6 @@ def test_kernels_under_the_interpreter() -> None:
 # --- the PyTorch path for GPUs without Triton, checked on the CPU ---------------------------------
 
 
-class _NoSync(TorchDispatchMode):  # type: ignore[no-untyped-call]
-    """Fails on the operations that make the host wait for a device."""
-
-    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        name = str(func.overloadpacket.__name__)
-        if name in {"_local_scalar_dense", "nonzero", "masked_select", "item"}:
-            raise AssertionError(f"host sync: aten.{name}")
-        return func(*args, **(kwargs or {}))
-
-
 @pytest.mark.parametrize(
     ("ignore_index", "checks"),
     [(-100, True), (-100, False), (1, False), (255, False)],
@@ -129,7 +118,7 @@ def test_mask_formulation_equals_scatter_formulation(ignore_index: int, checks: 
         x = logits.clone().requires_grad_()
         with value_checks(checks):
             every = check_class_indices("f", target, 4, ignore_index)
-        with _NoSync() if by_mask else contextlib.nullcontext():  # type: ignore[no-untyped-call]
+        with NoSync() if by_mask else contextlib.nullcontext():
             stats = _softmax_statistics_torch(x, target, 4, ignore_index, every, by_mask=by_mask)
         weights = torch.rand(3, 2, 4, generator=torch.Generator().manual_seed(1), dtype=x.dtype)
         total = sum((s * w).sum() for s, w in zip(stats[:3], weights, strict=True))

@@ -10,7 +10,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from deeplossdive import Reduction, value_checks
 from deeplossdive.functional import (
@@ -32,6 +31,7 @@ from deeplossdive.nn import (
 from tests.harness import REDUCTIONS, ErrorCase, Inputs, LossContract, LossSpec
 from tests.inputs import LOW_PRECISION_TOL, class_weights, mask_inputs, mask_soft_perfect
 from tests.oracles import margin as oracles
+from tests.syncs import NoSync
 
 SHAPES = ((8,), (2, 3, 4, 5))
 MATRIX_SHAPES = ((4, 3), (8, 6))
@@ -657,23 +657,6 @@ def test_modules_repr_and_buffer() -> None:
 # --- no host sync on the default path (value checks off, as on CUDA) --------------------------
 
 
-class _NoSync(TorchDispatchMode):  # type: ignore[no-untyped-call]
-    """Fails on the operations that make the host wait for the device."""
-
-    FORBIDDEN = ("aten::_local_scalar_dense", "aten::nonzero", "aten::masked_select")
-
-    def __torch_dispatch__(
-        self,
-        func: Any,
-        types: Any,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
-    ) -> Any:
-        if func._schema.name in self.FORBIDDEN:
-            raise AssertionError(f"host sync: {func._schema.name}")
-        return func(*args, **(kwargs or {}))
-
-
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_no_host_sync_with_value_checks_off(reduction: Any) -> None:
     x1, x2, y = _ranking_inputs((4, 5), torch.float32, _seeded(12))
@@ -694,7 +677,7 @@ def test_no_host_sync_with_value_checks_off(reduction: Any) -> None:
     ]
     with value_checks(False):
         for call in calls:
-            with _NoSync():  # type: ignore[no-untyped-call]
+            with NoSync():
                 value = call()
                 torch.autograd.grad(value.sum(), first, allow_unused=True)
             assert torch.isfinite(value).all()
