@@ -1,5 +1,6 @@
 """Every loss function of DeepLossDive."""
 
+from deeplossdive.losses.asymmetric import asymmetric_loss
 from deeplossdive.losses.binary_cross_entropy import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -42,6 +43,7 @@ from deeplossdive.losses.triplet import triplet_margin_loss
 from deeplossdive.losses.tversky import sigmoid_tversky_loss, tversky_loss
 
 __all__ = [
+    "asymmetric_loss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "complete_box_iou_loss",

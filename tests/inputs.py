@@ -75,6 +75,16 @@ def mask_saturate(inputs: Inputs) -> Inputs:
     return torch.where(logits > 0, 100.0, -100.0).to(logits.dtype), target
 
 
+def multi_hot_saturate(inputs: Inputs) -> Inputs:
+    """Logits at ±100 by their sign; the first entry wrong by far, the second right by far."""
+    logits, target = inputs
+    saturated = torch.where(logits > 0, 100.0, -100.0).to(logits.dtype)
+    flat, labels = saturated.view(-1), target.reshape(-1)
+    flat[0] = 100.0 if labels[0] == 0 else -100.0  # wrong, by far
+    flat[1] = 100.0 if labels[1] == 1 else -100.0  # right, by far
+    return saturated, target
+
+
 def mask_perfect(inputs: Inputs) -> Inputs:
     logits, target = inputs
     return (200.0 * target - 100.0).to(logits.dtype), target

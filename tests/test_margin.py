@@ -29,7 +29,13 @@ from deeplossdive.nn import (
     SoftMarginLoss,
 )
 from tests.harness import REDUCTIONS, ErrorCase, Inputs, LossContract, LossSpec
-from tests.inputs import LOW_PRECISION_TOL, class_weights, mask_inputs, mask_soft_perfect
+from tests.inputs import (
+    LOW_PRECISION_TOL,
+    class_weights,
+    mask_inputs,
+    mask_soft_perfect,
+    multi_hot_saturate,
+)
 from tests.oracles import margin as oracles
 from tests.syncs import NoSync
 
@@ -251,14 +257,6 @@ def _hinge_embedding_errors() -> tuple[ErrorCase, ...]:
 # --- multilabel_soft_margin_loss --------------------------------------------------------------
 
 
-def _multi_hot_saturate(inputs: Inputs) -> Inputs:
-    logits, target = inputs
-    saturated = torch.where(logits > 0, 100.0, -100.0).to(logits.dtype)
-    saturated[0, 0] = 100.0 if target[0, 0] == 0 else -100.0  # wrong, by far
-    saturated[0, 1] = 100.0 if target[0, 1] == 1 else -100.0  # right, by far
-    return saturated, target
-
-
 def _multilabel_soft_errors() -> tuple[ErrorCase, ...]:
     fn = "multilabel_soft_margin_loss"
     x, y = torch.randn(2, 3), torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
@@ -452,7 +450,7 @@ MULTILABEL_SOFT_MARGIN = LossSpec(
     make_inputs=mask_inputs,
     shapes=MATRIX_SHAPES,
     options=({},),
-    saturate=_multi_hot_saturate,
+    saturate=multi_hot_saturate,
     soft_perfect=mask_soft_perfect,
     weights=class_weights("weight"),
     errors=_multilabel_soft_errors(),

@@ -62,6 +62,7 @@ CHART: tuple[Task, ...] = (
                 (
                     Leaf("binary_cross_entropy_with_logits", "start here"),
                     Leaf("sigmoid_focal_loss", "easy negatives dominate"),
+                    Leaf("asymmetric_loss", "many negatives per sample"),
                     Leaf("multilabel_soft_margin_loss", "averaged over labels"),
                 ),
             ),
