@@ -81,6 +81,17 @@ class About:
 ABOUT: dict[str, About] = {}
 """Public function name -> what it declared with [`describe`][deeplossdive._about.describe]."""
 
+UTILITIES: frozenset[str] = frozenset({"class_balanced_weights"})
+"""The public functions of `deeplossdive.functional` that are not losses: they have no module, no
+plot, no `LossSpec` and no loss page; the API reference documents them."""
+
+
+def loss_functions() -> list[str]:
+    """The names of `deeplossdive.functional.__all__` that are losses: all but `UTILITIES`."""
+    from deeplossdive import functional  # here: deeplossdive.functional imports this module
+
+    return [name for name in functional.__all__ if name not in UTILITIES]
+
 
 def describe(
     function: Callable[..., Tensor], *, family: str, task: str, torch: str = "—", plot: Plot

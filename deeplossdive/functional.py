@@ -1,5 +1,6 @@
-"""Every loss function of DeepLossDive."""
+"""Every loss function of DeepLossDive, and the helper that computes class weights for them."""
 
+from deeplossdive._class_weights import class_balanced_weights
 from deeplossdive.losses.asymmetric import asymmetric_loss
 from deeplossdive.losses.binary_cross_entropy import (
     binary_cross_entropy,
@@ -46,6 +47,7 @@ __all__ = [
     "asymmetric_loss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "class_balanced_weights",
     "complete_box_iou_loss",
     "contrastive_loss",
     "cosine_embedding_loss",

@@ -14,7 +14,7 @@ from torch import Tensor
 
 import deeplossdive
 from deeplossdive import functional, losses, nn
-from deeplossdive._about import ABOUT
+from deeplossdive._about import ABOUT, UTILITIES, loss_functions
 from deeplossdive.functional import focal_loss
 from deeplossdive.nn import FocalLoss, Loss
 from tests.specs import loss_specs
@@ -49,7 +49,7 @@ def test_every_function_has_exactly_one_module() -> None:
         assert match[1] == match[2] == function, f"{name}: its docstring links to {match[1]}"
         assert function not in twins, f"{name} and {twins.get(function)} wrap the same function"
         twins[function] = name
-    missing = sorted(set(functional.__all__) - set(twins))
+    missing = sorted(set(loss_functions()) - set(twins))
     assert not missing, f"public functions without a module in deeplossdive.nn: {missing}"
 
 
@@ -115,14 +115,25 @@ def test_every_function_has_a_spec_an_oracle_a_page_and_its_facts() -> None:
     found = loss_specs()
     specs = {name: {spec.module.__name__ for spec in group} for name, group in found.items()}
     oracles = {name: group[0].oracle.__module__ for name, group in found.items()}
-    missing = sorted(set(functional.__all__) - set(specs))
+    missing = sorted(set(loss_functions()) - set(specs))
     assert not missing, f"public functions without a LossSpec: {missing}"
     for name, modules in specs.items():
         assert modules <= set(nn.__all__), (name, modules)
         assert oracles[name].startswith("tests.oracles."), f"{name}: its oracle is {oracles[name]}"
     pages = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs" / "losses").glob("*.md"))
     rendered = set(re.findall(r"^:::\s+deeplossdive\.functional\.(\w+)\s*$", pages, re.M))
-    missing = sorted(set(functional.__all__) - rendered)
+    missing = sorted(set(loss_functions()) - rendered)
     assert not missing, f"public functions on no page of docs/losses/ (`::: ...`): {missing}"
-    missing = sorted(set(functional.__all__) - ABOUT.keys())
+    missing = sorted(set(loss_functions()) - ABOUT.keys())
     assert not missing, f"public functions without `describe(...)` in their loss file: {missing}"
+
+
+def test_every_utility_is_public_and_in_the_api_reference() -> None:
+    """The public functions that are not losses (`UTILITIES`, such as `class_balanced_weights`)
+    are exported, have no module, and the API reference renders each of them."""
+    reference = (ROOT / "docs" / "reference" / "index.md").read_text(encoding="utf-8")
+    for name in UTILITIES:
+        assert name in functional.__all__, name
+        assert name not in ABOUT, f"{name} is not a loss: no describe(...)"
+        assert f"::: deeplossdive.functional.{name}\n" in reference, name
+    assert set(loss_functions()) == set(functional.__all__) - UTILITIES
