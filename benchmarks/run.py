@@ -934,6 +934,13 @@ def _census_entries() -> list[CensusEntry]:
             bce_logits,
             "F.binary_cross_entropy_with_logits",
         ),
+        CensusEntry(
+            "asymmetric_loss",
+            multilabel,
+            D.asymmetric_loss,
+            bce_logits,
+            "F.binary_cross_entropy_with_logits",
+        ),
         CensusEntry("hinge_loss", signed, D.hinge_loss, hinge_as_torch, "clamp_min(1 - t s, 0)"),
         CensusEntry(
             "kl_div",
