@@ -124,8 +124,10 @@ def asymmetric_loss(
         log_keep = log_q
         weight = None if gamma_neg == 0 else torch.exp(gamma_neg * log_p)
     else:
-        # 1 - p_m = min(1 - p + m, 1), in log space; 0 (no loss) wherever p <= m.
-        log_keep = torch.logaddexp(log_q, log_p.new_tensor(math.log(clip))).clamp_max(0.0)
+        # 1 - p_m = min(1 - p + m, 1) = min(sigma(-x) + m, 1): log 0 = no loss wherever p <= m.
+        # (sigma(-x) + m >= m keeps its relative precision; no tensor made from m, which on a
+        # GPU would be a copy from the host.)
+        log_keep = torch.log(torch.sigmoid(-work) + clip).clamp_max(0.0)
         weight = None if gamma_neg == 0 else _shifted_power(torch.sigmoid(work), clip, gamma_neg)
     neg_loss = 0.0 - log_keep.clamp_min(floor)
     if weight is not None:
