@@ -19,6 +19,7 @@ from deeplossdive.losses.focal import focal_loss, sigmoid_focal_loss
 from deeplossdive.losses.hinge import hinge_loss, multiclass_hinge_loss
 from deeplossdive.losses.jaccard import jaccard_loss, sigmoid_jaccard_loss
 from deeplossdive.losses.kl_div import kl_div
+from deeplossdive.losses.lovasz import lovasz_hinge_loss, lovasz_softmax_loss
 from deeplossdive.losses.margin import (
     hinge_embedding_loss,
     margin_ranking_loss,
@@ -62,6 +63,8 @@ __all__ = [
     "kl_div",
     "l1_loss",
     "log_cosh_loss",
+    "lovasz_hinge_loss",
+    "lovasz_softmax_loss",
     "margin_ranking_loss",
     "mse_loss",
     "multiclass_hinge_loss",

@@ -17,6 +17,7 @@ from deeplossdive.losses.focal import FocalLoss, SigmoidFocalLoss
 from deeplossdive.losses.hinge import HingeLoss, MulticlassHingeLoss
 from deeplossdive.losses.jaccard import JaccardLoss, SigmoidJaccardLoss
 from deeplossdive.losses.kl_div import KLDivLoss
+from deeplossdive.losses.lovasz import LovaszHingeLoss, LovaszSoftmaxLoss
 from deeplossdive.losses.margin import (
     HingeEmbeddingLoss,
     MarginRankingLoss,
@@ -61,6 +62,8 @@ __all__ = [
     "L1Loss",
     "LogCoshLoss",
     "Loss",
+    "LovaszHingeLoss",
+    "LovaszSoftmaxLoss",
     "MSELoss",
     "MarginRankingLoss",
     "MultiLabelMarginLoss",
