@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from torch import Tensor
 
 from deeplossdive import value_checks
@@ -310,6 +312,41 @@ def test_gradient_is_the_jaccard_increments() -> None:
     expected = torch.tensor([-signs[i - 1] * w[i] for i in range(1, 6)], dtype=torch.float64)
     grad = _grad(lovasz_hinge_loss(logits, target), logits)
     torch.testing.assert_close(grad[0], expected)
+
+
+@given(seed=st.integers(0, 2**31 - 1), pixels=st.integers(1, 40))
+def test_weights_are_non_negative_and_add_up_to_one(seed: int, pixels: int) -> None:
+    """The page's claims: w >= 0 (submodularity) and sum w = Δ_J(every pixel) = 1. With every
+    hinge error positive, dℓ/dx = -s w."""
+    gen = _seeded(seed)
+    target = torch.randint(2, (1, pixels), generator=gen)
+    signs = 2.0 * target - 1
+    logits = (-signs * torch.rand(1, pixels, generator=gen, dtype=torch.float64)).requires_grad_()
+    weights = -signs * _grad(lovasz_hinge_loss(logits, target), logits)
+    assert (weights >= 0).all()
+    torch.testing.assert_close(weights.sum(), torch.tensor(1.0, dtype=torch.float64))
+
+
+@given(seed=st.integers(0, 2**31 - 1), t=st.floats(0, 1))
+def test_the_hinge_is_convex_in_the_logits(seed: int, t: float) -> None:
+    """The Lovász extension of a submodular function is convex, its weights non-negative: of the
+    rectified hinge errors, affine in the logits, the loss is convex in the logits."""
+    a, target = mask_inputs((2, 12), torch.float64, _seeded(seed))
+    b = 2 * torch.randn(2, 12, generator=_seeded(seed + 1), dtype=torch.float64)
+    for aggregation in AGGREGATIONS:
+        loss = lovasz_hinge_loss(t * a + (1 - t) * b, target, aggregation=aggregation)
+        chord = t * lovasz_hinge_loss(a, target, aggregation=aggregation) + (
+            1 - t
+        ) * lovasz_hinge_loss(b, target, aggregation=aggregation)
+        assert loss <= chord + 1e-12
+
+
+def test_the_hinge_stops_at_a_margin_of_one() -> None:
+    """A pixel right by a margin of 1 or more costs nothing (m <= 0), less than 1 costs."""
+    target = torch.tensor([[1, 0, 1, 0]])
+    signs = 2.0 * target - 1
+    assert lovasz_hinge_loss(signs * 1.0, target) == 0
+    assert lovasz_hinge_loss(signs * 0.9, target) > 0
 
 
 def test_ties_are_broken_by_pixel_order() -> None:

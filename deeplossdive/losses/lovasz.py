@@ -54,9 +54,11 @@ def _lovasz_extension(
     """
     length = errors.shape[-1]
     ordered, order = torch.sort(errors, dim=-1, descending=True, stable=True)
-    hits = foreground.gather(-1, order).cumsum(-1)
-    seen = torch.arange(1, length + 1, device=errors.device).minimum(valid)
-    union = (foreground.sum(-1, keepdim=True) + seen - hits).clamp_min(1)
+    # Counts in int32 (exact at any size; float32 is exact only up to 2^24 pixels).
+    hits = foreground.gather(-1, order).cumsum(-1, dtype=torch.int32)
+    seen = torch.arange(1, length + 1, device=errors.device, dtype=torch.int32)
+    seen = seen.minimum(valid.to(torch.int32))
+    union = (foreground.sum(-1, keepdim=True, dtype=torch.int32) + seen - hits).clamp_min(1)
     jaccard = seen.to(errors.dtype) / union.to(errors.dtype)
     weights = jaccard - F.pad(jaccard[..., :-1], (1, 0))
     if rectify:
