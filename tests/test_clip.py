@@ -464,3 +464,27 @@ def test_no_host_sync_on_cuda_with_a_learned_scale_and_bias() -> None:
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert torch.isfinite(value)
+
+
+def test_compile_fullgraph_with_a_learned_scale_and_bias() -> None:
+    """The value check of a tensor scale reads data: it is skipped while torch.compile traces."""
+    images, texts = _leaves(n=6, d=4)
+    t = torch.tensor(math.log(10.0), dtype=torch.float64, requires_grad=True)
+    bias = torch.tensor(-10.0, dtype=torch.float64, requires_grad=True)
+
+    def both(a: Tensor, b: Tensor, t: Tensor, bias: Tensor) -> Tensor:
+        scale = t.exp()
+        return clip_loss(a, b, logit_scale=scale) + siglip_loss(
+            a, b, logit_scale=scale, logit_bias=bias
+        )
+
+    torch._dynamo.reset()
+    compiled = torch.compile(both, fullgraph=True)
+    value = compiled(images, texts, t, bias)
+    expected = both(images, texts, t, bias)
+    torch.testing.assert_close(value, expected)
+    wrt = (images, texts, t, bias)
+    for a, b in zip(
+        torch.autograd.grad(value, wrt), torch.autograd.grad(expected, wrt), strict=True
+    ):
+        torch.testing.assert_close(a, b)
