@@ -117,7 +117,8 @@ def clip_loss(
         image_embeddings: Image embeddings, shape $(N, D)$, any norm.
         text_embeddings: Text embeddings of the same shape and dtype; row $n$ describes image $n$.
         logit_scale: $s > 0$, a real number or a 0-d floating-point tensor (a learned
-            temperature). CLIP starts at $s = 1/0.07 \approx 14.3$ and clamps it at 100.
+            temperature). The default $1/0.07 \approx 14.3$ is where CLIP starts; it clamps $s$
+            at 100.
         reduction: `"none"`, `"mean"` or `"sum"`.
         distributed: Take the negatives from the global batch of a `torch.distributed` process
             group: both embeddings are gathered from every rank (the gradient flows back to the
@@ -215,8 +216,10 @@ def siglip_loss(
     Args:
         image_embeddings: Image embeddings, shape $(N, D)$, any norm.
         text_embeddings: Text embeddings of the same shape and dtype; row $n$ describes image $n$.
-        logit_scale: $s > 0$, a real number or a 0-d floating-point tensor.
-        logit_bias: $b$, a finite real number or a 0-d floating-point tensor.
+        logit_scale: $s > 0$, a real number or a 0-d floating-point tensor; by default the
+            paper's initial 10.
+        logit_bias: $b$, a finite real number or a 0-d floating-point tensor; by default the
+            paper's initial $-10$.
         reduction: `"none"`, `"mean"` or `"sum"`.
         distributed: Take the negatives from the global batch of a `torch.distributed` process
             group: the text embeddings of every rank are gathered (the gradient flows back to
