@@ -9,6 +9,7 @@ from deeplossdive.losses.box_iou import (
     distance_box_iou_loss,
     generalized_box_iou_loss,
 )
+from deeplossdive.losses.clip import clip_loss, siglip_loss
 from deeplossdive.losses.contrastive import contrastive_loss
 from deeplossdive.losses.cosine_embedding import cosine_embedding_loss
 from deeplossdive.losses.cross_entropy import cross_entropy, nll_loss
@@ -45,6 +46,7 @@ from deeplossdive.losses.tversky import sigmoid_tversky_loss, tversky_loss
 __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "clip_loss",
     "complete_box_iou_loss",
     "contrastive_loss",
     "cosine_embedding_loss",
@@ -75,6 +77,7 @@ __all__ = [
     "poisson_nll_loss",
     "poly1_cross_entropy",
     "quantile_loss",
+    "siglip_loss",
     "sigmoid_dice_loss",
     "sigmoid_focal_loss",
     "sigmoid_jaccard_loss",

@@ -7,6 +7,7 @@ from deeplossdive.losses.box_iou import (
     DistanceBoxIoULoss,
     GeneralizedBoxIoULoss,
 )
+from deeplossdive.losses.clip import ClipLoss, SigLipLoss
 from deeplossdive.losses.contrastive import ContrastiveLoss
 from deeplossdive.losses.cosine_embedding import CosineEmbeddingLoss
 from deeplossdive.losses.cross_entropy import CrossEntropyLoss, NLLLoss
@@ -44,6 +45,7 @@ __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
     "CTCLoss",
+    "ClipLoss",
     "CompleteBoxIoULoss",
     "ContrastiveLoss",
     "CosineEmbeddingLoss",
@@ -74,6 +76,7 @@ __all__ = [
     "PoissonNLLLoss",
     "Poly1CrossEntropyLoss",
     "QuantileLoss",
+    "SigLipLoss",
     "SigmoidDiceLoss",
     "SigmoidFocalLoss",
     "SigmoidJaccardLoss",

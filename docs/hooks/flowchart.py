@@ -165,6 +165,10 @@ CHART: tuple[Task, ...] = (
             Output("anchor, positive, negative", (Leaf("triplet_margin_loss"),)),
             Output("two scores, which ranks higher", (Leaf("margin_ranking_loss", "ranking"),)),
             Output("two views of each example", (Leaf("nt_xent_loss", "self-supervised"),)),
+            Output(
+                "matching pairs of two modalities",
+                (Leaf("clip_loss", "softmax"), Leaf("siglip_loss", "sigmoid")),
+            ),
             Output("embeddings and labels", (Leaf("supervised_contrastive_loss"),)),
         ),
     ),
