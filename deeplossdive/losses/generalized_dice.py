@@ -174,7 +174,8 @@ def sigmoid_generalized_dice_loss(
     r"""Generalized Dice loss of the sigmoid of `logits`, per image: binary and multi-label.
 
     The loss $\ell_n$ of
-    [`generalized_dice_loss`][deeplossdive.functional.generalized_dice_loss], with each channel
+    [`generalized_dice_loss`][deeplossdive.functional.generalized_dice_loss]
+    ([Sudre et al., 2017](https://arxiv.org/abs/1707.03237)), with each channel
     $c$ its own mask: $p = \sigma(x)$, targets $g \in [0, 1]$ (hard or soft), the soft counts of
     [`sigmoid_dice_loss`][deeplossdive.functional.sigmoid_dice_loss] (smallest at $p = g$ for
     soft targets too) and the volumes $V_{nc} = \sum_i g_{nci}$. The weights, the rule for an

@@ -88,6 +88,7 @@ CHART: tuple[Task, ...] = (
                     Leaf("dice_loss", "with cross_entropy"),
                     Leaf("tversky_loss", "misses cost more"),
                     Leaf("jaccard_loss", "IoU is the metric"),
+                    Leaf("generalized_dice_loss", "rare classes count more"),
                 ),
             ),
             Output(
@@ -96,6 +97,7 @@ CHART: tuple[Task, ...] = (
                     Leaf("sigmoid_dice_loss", "binary, multi-label"),
                     Leaf("sigmoid_tversky_loss", "misses cost more"),
                     Leaf("sigmoid_jaccard_loss", "IoU is the metric"),
+                    Leaf("sigmoid_generalized_dice_loss", "rare channels count more"),
                 ),
             ),
         ),
