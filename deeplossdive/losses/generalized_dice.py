@@ -122,10 +122,9 @@ def generalized_dice_loss(
         logits: Unnormalised scores, shape $(N, C, d_1, \dots)$ or $(N, C)$, $C \ge 2$.
         target: Class indices in $[0, C)$ or `ignore_index`, shape $(N, d_1, \dots)$.
         weight_type: `"square"` (the paper's), `"simple"` or `"uniform"`.
-        smooth: $s \ge 0$, added to the numerator and the denominator. The weighted sums are of
-            the order of $1/V$ (`"square"`), so $s$ acts as a smoothing of $s\,V^2$ of an
-            unweighted ratio: the page's pitfalls show where the default $10^{-5}$ stops being
-            negligible.
+        smooth: $s \ge 0$, added to the numerator and the denominator. With square weights the
+            weighted sums are of the order of $\sum_c 1/V_c$, so the default $10^{-5}$ is not
+            negligible for large classes: the page's pitfalls show by how much.
         include_background: Whether class 0 takes part; `False` drops it from the sums.
         ignore_index: Target value whose pixels contribute to no count and no volume.
         reduction: `"none"`, `"mean"` or `"sum"`.
