@@ -17,6 +17,10 @@ from deeplossdive.losses.ctc import ctc_loss
 from deeplossdive.losses.dice import dice_loss, sigmoid_dice_loss
 from deeplossdive.losses.distillation import distillation_loss
 from deeplossdive.losses.focal import focal_loss, sigmoid_focal_loss
+from deeplossdive.losses.generalized_dice import (
+    generalized_dice_loss,
+    sigmoid_generalized_dice_loss,
+)
 from deeplossdive.losses.hinge import hinge_loss, multiclass_hinge_loss
 from deeplossdive.losses.jaccard import jaccard_loss, sigmoid_jaccard_loss
 from deeplossdive.losses.kl_div import kl_div
@@ -58,6 +62,7 @@ __all__ = [
     "focal_loss",
     "gaussian_nll_loss",
     "generalized_box_iou_loss",
+    "generalized_dice_loss",
     "hinge_embedding_loss",
     "hinge_loss",
     "huber_loss",
@@ -80,6 +85,7 @@ __all__ = [
     "siglip_loss",
     "sigmoid_dice_loss",
     "sigmoid_focal_loss",
+    "sigmoid_generalized_dice_loss",
     "sigmoid_jaccard_loss",
     "sigmoid_tversky_loss",
     "smooth_l1_loss",

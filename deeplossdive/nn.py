@@ -15,6 +15,7 @@ from deeplossdive.losses.ctc import CTCLoss
 from deeplossdive.losses.dice import DiceLoss, SigmoidDiceLoss
 from deeplossdive.losses.distillation import DistillationLoss
 from deeplossdive.losses.focal import FocalLoss, SigmoidFocalLoss
+from deeplossdive.losses.generalized_dice import GeneralizedDiceLoss, SigmoidGeneralizedDiceLoss
 from deeplossdive.losses.hinge import HingeLoss, MulticlassHingeLoss
 from deeplossdive.losses.jaccard import JaccardLoss, SigmoidJaccardLoss
 from deeplossdive.losses.kl_div import KLDivLoss
@@ -56,6 +57,7 @@ __all__ = [
     "FocalLoss",
     "GaussianNLLLoss",
     "GeneralizedBoxIoULoss",
+    "GeneralizedDiceLoss",
     "HingeEmbeddingLoss",
     "HingeLoss",
     "HuberLoss",
@@ -79,6 +81,7 @@ __all__ = [
     "SigLipLoss",
     "SigmoidDiceLoss",
     "SigmoidFocalLoss",
+    "SigmoidGeneralizedDiceLoss",
     "SigmoidJaccardLoss",
     "SigmoidTverskyLoss",
     "SmoothL1Loss",

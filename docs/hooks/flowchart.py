@@ -86,6 +86,7 @@ CHART: tuple[Task, ...] = (
                 "C logits per pixel",
                 (
                     Leaf("dice_loss", "with cross_entropy"),
+                    Leaf("generalized_dice_loss", "rare classes count more"),
                     Leaf("tversky_loss", "misses cost more"),
                     Leaf("jaccard_loss", "IoU is the metric"),
                     Leaf("lovasz_softmax_loss", "fine-tune for IoU"),
@@ -95,6 +96,7 @@ CHART: tuple[Task, ...] = (
                 "a logit per pixel and channel",
                 (
                     Leaf("sigmoid_dice_loss", "binary, multi-label"),
+                    Leaf("sigmoid_generalized_dice_loss", "rare channels count more"),
                     Leaf("sigmoid_tversky_loss", "misses cost more"),
                     Leaf("sigmoid_jaccard_loss", "IoU is the metric"),
                     Leaf("lovasz_hinge_loss", "binary, fine-tune for IoU"),
