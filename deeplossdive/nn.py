@@ -26,6 +26,7 @@ from deeplossdive.losses.margin import (
 )
 from deeplossdive.losses.nt_xent import NTXentLoss
 from deeplossdive.losses.poly1 import Poly1CrossEntropyLoss
+from deeplossdive.losses.preference import DPOLoss, SimPOLoss
 from deeplossdive.losses.probabilistic_regression import GaussianNLLLoss, PoissonNLLLoss
 from deeplossdive.losses.regression import (
     HuberLoss,
@@ -47,6 +48,7 @@ __all__ = [
     "ContrastiveLoss",
     "CosineEmbeddingLoss",
     "CrossEntropyLoss",
+    "DPOLoss",
     "DiceLoss",
     "DistanceBoxIoULoss",
     "DistillationLoss",
@@ -75,6 +77,7 @@ __all__ = [
     "SigmoidFocalLoss",
     "SigmoidJaccardLoss",
     "SigmoidTverskyLoss",
+    "SimPOLoss",
     "SmoothL1Loss",
     "SoftMarginLoss",
     "SupervisedContrastiveLoss",
