@@ -44,6 +44,15 @@ def _check_logps(function: str, first: str, **others: Tensor) -> None:
             check_same_shape(function, name, tensor, first, reference)
 
 
+def _check_smoothing(function: str, label_smoothing: float, loss_type: str) -> None:
+    """Label smoothing is a parameter of the sigmoid loss only."""
+    if loss_type != "sigmoid" and label_smoothing != 0:
+        raise ValueError(
+            f"{function}: label_smoothing must be 0 with loss_type={loss_type!r}, "
+            f"got {label_smoothing}"
+        )
+
+
 def dpo_loss(
     policy_chosen_logps: Tensor,
     policy_rejected_logps: Tensor,
@@ -135,10 +144,7 @@ def dpo_loss(
     check_interval(fn, "beta", beta, POSITIVE_FINITE)
     check_interval(fn, "label_smoothing", label_smoothing, LABEL_SMOOTHING)
     check_choice(fn, "loss_type", loss_type, DPO_LOSS_TYPES)
-    if loss_type != "sigmoid" and label_smoothing != 0:
-        raise ValueError(
-            f"{fn}: label_smoothing must be 0 with loss_type={loss_type!r}, got {label_smoothing}"
-        )
+    _check_smoothing(fn, label_smoothing, loss_type)
     check_reduction(fn, reduction)
     dtype = compute_dtype(policy_chosen_logps)
     pi_logratios = upcast(policy_chosen_logps) - policy_rejected_logps.to(dtype)
@@ -321,11 +327,7 @@ class DPOLoss(Loss[Reduction], function=dpo_loss):
         reduction: Reduction = "mean",
     ) -> None:
         super().__init__(locals(), beta=POSITIVE_FINITE, label_smoothing=LABEL_SMOOTHING)
-        if loss_type != "sigmoid" and label_smoothing != 0:
-            raise ValueError(
-                f"DPOLoss: label_smoothing must be 0 with loss_type={loss_type!r}, "
-                f"got {label_smoothing}"
-            )
+        _check_smoothing("DPOLoss", label_smoothing, loss_type)
 
 
 class SimPOLoss(Loss[Reduction], function=simpo_loss):
