@@ -25,7 +25,7 @@ plotting library: these are small records and functions of tensors.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -80,6 +80,21 @@ class About:
 
 ABOUT: dict[str, About] = {}
 """Public function name -> what it declared with [`describe`][deeplossdive._about.describe]."""
+
+HELPERS: set[str] = set()
+"""Public functions that are not losses (declared with [`helper`][deeplossdive._about.helper])."""
+
+
+def helper(function: Callable[..., Tensor]) -> None:
+    """Declare a public function of `deeplossdive.functional` that is not a loss (it computes a
+    loss's inputs): it has a page and tests of its own, but no module, `LossSpec`, catalogue row
+    or plot."""
+    HELPERS.add(function.__name__)
+
+
+def losses_of(public: Iterable[str]) -> list[str]:
+    """The names in `public` that are losses: all but the helpers."""
+    return [name for name in public if name not in HELPERS]
 
 
 def describe(

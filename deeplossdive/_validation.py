@@ -195,7 +195,12 @@ def check_class_weight(function: str, name: str, weight: Tensor, num_classes: in
 
 
 def check_class_indices(
-    function: str, target: Tensor, num_classes: int, ignore_index: int | None
+    function: str,
+    target: Tensor,
+    num_classes: int,
+    ignore_index: int | None,
+    *,
+    name: str = "target",
 ) -> bool:
     """Value check: every label is in [0, C) or equals `ignore_index`.
 
@@ -220,7 +225,7 @@ def check_class_indices(
         allowed = f"in [0, {num_classes})"
         if ignore_index is not None:
             allowed += f" or equal to ignore_index={ignore_index}"
-        raise ValueError(f"{function}: target must hold class indices {allowed}, got {value}")
+        raise ValueError(f"{function}: {name} must hold class indices {allowed}, got {value}")
     return False
 
 

@@ -34,6 +34,7 @@ from deeplossdive.losses.margin import (
 )
 from deeplossdive.losses.nt_xent import nt_xent_loss
 from deeplossdive.losses.poly1 import poly1_cross_entropy
+from deeplossdive.losses.preference import dpo_loss, sequence_log_probs, simpo_loss
 from deeplossdive.losses.probabilistic_regression import gaussian_nll_loss, poisson_nll_loss
 from deeplossdive.losses.regression import (
     huber_loss,
@@ -59,6 +60,7 @@ __all__ = [
     "dice_loss",
     "distance_box_iou_loss",
     "distillation_loss",
+    "dpo_loss",
     "focal_loss",
     "gaussian_nll_loss",
     "generalized_box_iou_loss",
@@ -82,12 +84,14 @@ __all__ = [
     "poisson_nll_loss",
     "poly1_cross_entropy",
     "quantile_loss",
+    "sequence_log_probs",
     "siglip_loss",
     "sigmoid_dice_loss",
     "sigmoid_focal_loss",
     "sigmoid_generalized_dice_loss",
     "sigmoid_jaccard_loss",
     "sigmoid_tversky_loss",
+    "simpo_loss",
     "smooth_l1_loss",
     "soft_margin_loss",
     "supervised_contrastive_loss",

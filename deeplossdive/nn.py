@@ -29,6 +29,7 @@ from deeplossdive.losses.margin import (
 )
 from deeplossdive.losses.nt_xent import NTXentLoss
 from deeplossdive.losses.poly1 import Poly1CrossEntropyLoss
+from deeplossdive.losses.preference import DPOLoss, SimPOLoss
 from deeplossdive.losses.probabilistic_regression import GaussianNLLLoss, PoissonNLLLoss
 from deeplossdive.losses.regression import (
     HuberLoss,
@@ -51,6 +52,7 @@ __all__ = [
     "ContrastiveLoss",
     "CosineEmbeddingLoss",
     "CrossEntropyLoss",
+    "DPOLoss",
     "DiceLoss",
     "DistanceBoxIoULoss",
     "DistillationLoss",
@@ -84,6 +86,7 @@ __all__ = [
     "SigmoidGeneralizedDiceLoss",
     "SigmoidJaccardLoss",
     "SigmoidTverskyLoss",
+    "SimPOLoss",
     "SmoothL1Loss",
     "SoftMarginLoss",
     "SupervisedContrastiveLoss",

@@ -54,7 +54,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 
 import deeplossdive.functional
-from deeplossdive._about import ABOUT, Plot
+from deeplossdive._about import ABOUT, Plot, losses_of
 
 if TYPE_CHECKING:
     from mkdocs.config.defaults import MkDocsConfig
@@ -200,7 +200,7 @@ def _fill_losses_nav(config: MkDocsConfig) -> None:
 
 
 def _check_registries() -> None:
-    public = list(deeplossdive.functional.__all__)
+    public = losses_of(deeplossdive.functional.__all__)
     problems = []
     missing, stale = catalogue.missing_about(public)
     problems += [f"{name} declares no facts and plot: `describe({name}, ...)`" for name in missing]

@@ -174,6 +174,18 @@ CHART: tuple[Task, ...] = (
             Output("embeddings and labels", (Leaf("supervised_contrastive_loss"),)),
         ),
     ),
+    Task(
+        "Align a language model",
+        (
+            Output(
+                "preference pairs: sequence log-probabilities",
+                (
+                    Leaf("dpo_loss", "with a reference model"),
+                    Leaf("simpo_loss", "no reference model"),
+                ),
+            ),
+        ),
+    ),
 )
 """Every loss page of the site has at least one function here (the build checks it, and names
 a page left out). A new loss page gets a leaf under the task and output it serves: an existing
