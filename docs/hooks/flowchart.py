@@ -164,6 +164,10 @@ CHART: tuple[Task, ...] = (
             Output("two scores, which ranks higher", (Leaf("margin_ranking_loss", "ranking"),)),
             Output("two views of each example", (Leaf("nt_xent_loss", "self-supervised"),)),
             Output("embeddings and labels", (Leaf("supervised_contrastive_loss"),)),
+            Output(
+                "embeddings, one class each",
+                (Leaf("arcface_loss", "angular margin"), Leaf("cosface_loss", "cosine margin")),
+            ),
         ),
     ),
 )
