@@ -542,11 +542,11 @@ def test_cuda_equals_cpu_without_host_sync(
     expected = function(e, w, y, reduction=reduction)
     grads = torch.autograd.grad(expected.sum(), (e, w))
     ce, cw = (t.detach().cuda().requires_grad_(True) for t in (e, w))
+    cy, module = y.cuda(), head(NUM_CLASSES, 16).cuda()
     with value_checks("auto"), cuda_sync_errors():
-        actual = function(ce, cw, y.cuda(), reduction=reduction)
+        actual = function(ce, cw, cy, reduction=reduction)
         cuda_grads = torch.autograd.grad(actual.sum(), (ce, cw))
-        module = head(NUM_CLASSES, 16).cuda()
-        (module_grad,) = torch.autograd.grad(module(ce.float(), y.cuda()), module.weight)
+        (module_grad,) = torch.autograd.grad(module(ce.float(), cy), module.weight)
     torch.testing.assert_close(actual.cpu(), expected)
     for ours, theirs in zip(cuda_grads, grads, strict=True):
         torch.testing.assert_close(ours.cpu(), theirs)

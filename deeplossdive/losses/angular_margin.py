@@ -119,7 +119,7 @@ def arcface_loss(
         inside = squared > 0
         # sqrt of 1 where its argument is <= 0, so that no gradient of sqrt at 0 leaks through.
         sin = torch.where(inside, torch.sqrt(torch.where(inside, squared, 1)), 0)
-        return torch.where(cos > threshold, cos * cos_m - sin * sin_m, cos - step)
+        return torch.where(cos >= threshold, cos * cos_m - sin * sin_m, cos - step)
 
     return _margin_softmax(fn, embeddings, weight, labels, target_cosine, scale, reduction)
 
