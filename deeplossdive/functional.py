@@ -1,5 +1,6 @@
 """Every loss function of DeepLossDive."""
 
+from deeplossdive.losses.angular_margin import arcface_loss, cosface_loss
 from deeplossdive.losses.binary_cross_entropy import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -49,11 +50,13 @@ from deeplossdive.losses.triplet import triplet_margin_loss
 from deeplossdive.losses.tversky import sigmoid_tversky_loss, tversky_loss
 
 __all__ = [
+    "arcface_loss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "clip_loss",
     "complete_box_iou_loss",
     "contrastive_loss",
+    "cosface_loss",
     "cosine_embedding_loss",
     "cross_entropy",
     "ctc_loss",

@@ -1,6 +1,7 @@
 """Every loss module of DeepLossDive: thin `nn.Module` wrappers over `deeplossdive.functional`."""
 
 from deeplossdive._base import Loss
+from deeplossdive.losses.angular_margin import ArcFaceLoss, CosFaceLoss
 from deeplossdive.losses.binary_cross_entropy import BCELoss, BCEWithLogitsLoss
 from deeplossdive.losses.box_iou import (
     CompleteBoxIoULoss,
@@ -44,12 +45,14 @@ from deeplossdive.losses.triplet import TripletMarginLoss
 from deeplossdive.losses.tversky import SigmoidTverskyLoss, TverskyLoss
 
 __all__ = [
+    "ArcFaceLoss",
     "BCELoss",
     "BCEWithLogitsLoss",
     "CTCLoss",
     "ClipLoss",
     "CompleteBoxIoULoss",
     "ContrastiveLoss",
+    "CosFaceLoss",
     "CosineEmbeddingLoss",
     "CrossEntropyLoss",
     "DPOLoss",

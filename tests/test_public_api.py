@@ -55,7 +55,8 @@ def test_every_function_has_exactly_one_module() -> None:
 
 def test_every_module_takes_its_functions_options() -> None:
     """A module's keyword arguments are its function's, with the same defaults: what the base
-    passes to the function in `forward`."""
+    passes to the function in `forward`. The modules that hold a parameter (ArcFace's class
+    weights) take its shape first."""
     for name in nn.__all__:
         if name == "Loss":
             continue
@@ -63,7 +64,9 @@ def test_every_module_takes_its_functions_options() -> None:
         function = inspect.signature(module.function).parameters.values()
         expected = {p.name: p.default for p in function if p.kind is p.KEYWORD_ONLY}
         init = inspect.signature(module).parameters.values()
-        assert {p.name: p.default for p in init} == expected, name
+        shape = [p.name for p in init if p.kind is not p.KEYWORD_ONLY]
+        assert shape == (["num_classes", "embedding_dim"] if shape else []), name
+        assert {p.name: p.default for p in init if p.name not in shape} == expected, name
 
 
 def test_every_loss_file_is_exported() -> None:
@@ -78,7 +81,8 @@ def test_every_loss_file_is_exported() -> None:
                 continue  # imported, not defined here
             if name in ABOUT and name not in functional.__all__:
                 problems.append(f"deeplossdive/functional.py: from {module.__name__} import {name}")
-            is_module = isinstance(value, type) and issubclass(value, Loss)
+            # A private base shared by a file's modules is not public.
+            is_module = isinstance(value, type) and issubclass(value, Loss) and name[0] != "_"
             if is_module and name not in nn.__all__:
                 problems.append(f"deeplossdive/nn.py: from {module.__name__} import {name}")
     assert not problems, "public losses not exported (add them to __all__ too):\n" + "\n".join(

@@ -172,6 +172,10 @@ CHART: tuple[Task, ...] = (
                 (Leaf("clip_loss", "softmax"), Leaf("siglip_loss", "sigmoid")),
             ),
             Output("embeddings and labels", (Leaf("supervised_contrastive_loss"),)),
+            Output(
+                "embeddings, one class each",
+                (Leaf("arcface_loss", "angular margin"), Leaf("cosface_loss", "cosine margin")),
+            ),
         ),
     ),
     Task(
