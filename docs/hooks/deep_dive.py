@@ -66,7 +66,14 @@ CATALOGUE_MARKER = "<!-- catalogue-table -->"
 REFERENCE_PAGE = "reference/index.md"
 REFERENCE_MARKER = "<!-- reference-table -->"
 LOSSES_NAV = "Losses"
-FAMILIES = ("Classification", "Distributions", "Regression", "Metric learning", "Segmentation")
+FAMILIES = (
+    "Classification",
+    "Distributions",
+    "Regression",
+    "Metric learning",
+    "Segmentation",
+    "Language models",
+)
 """The order of the families in the navigation; any other family comes after, by name."""
 HOME_PAGE = "index.md"
 FLOWCHART_MARKER = "<!-- which-loss-flowchart -->"
