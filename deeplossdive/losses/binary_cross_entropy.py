@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from deeplossdive._about import Axis, Curve, Plot, describe
+from deeplossdive._about import Axis, Curve, Leaf, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import compute_dtype
 from deeplossdive._reduction import Reduction, check_reduction, weighted_mean
@@ -337,6 +337,7 @@ describe(
     family="Classification",
     task="Binary, multi-label",
     torch="`F.binary_cross_entropy`",
+    chart=Leaf("Binary or multi-label", "probabilities"),
     plot=Plot(
         Axis("$p$", (0.02, 0.98), "$p$"),
         "A predicted probability $p$ against a hard target 1 and a soft target 0.7.",
@@ -348,6 +349,7 @@ describe(
     family="Classification",
     task="Binary, multi-label",
     torch="`F.binary_cross_entropy_with_logits`",
+    chart=Leaf("Binary or multi-label", "one logit per label", "start here", rank=1),
     plot=Plot(
         Axis("$y \\cdot x$", (-5.0, 5.0), "$x$"),
         "Target $t = 1$, so the margin $y \\cdot x$ with $y = 2t - 1$ is the logit $x$.",

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from deeplossdive._about import Axis, Curve, Plot, describe
+from deeplossdive._about import Axis, Curve, Leaf, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -309,12 +309,13 @@ def _box_offset(function: Callable[..., Tensor], height: float = 1.0) -> Curve:
     return loss
 
 
-def _describe(function: Callable[..., Tensor]) -> None:
+def _describe(function: Callable[..., Tensor], note: str, rank: int) -> None:
     describe(
         function,
         family="Regression",
         task="Box regression (detection)",
         torch=f"— (`torchvision.ops.{function.__name__}`)",
+        chart=Leaf("Localize objects", "boxes (x1, y1, x2, y2)", note, rank),
         plot=Plot(
             Axis("$x_1$", (-3.0, 3.0), "$x_1$"),
             "A predicted box of width 1, its left edge at $x_1$ (moved with it), against the "
@@ -324,6 +325,6 @@ def _describe(function: Callable[..., Tensor]) -> None:
     )
 
 
-_describe(generalized_box_iou_loss)
-_describe(distance_box_iou_loss)
-_describe(complete_box_iou_loss)
+_describe(generalized_box_iou_loss, "start here", rank=1)
+_describe(distance_box_iou_loss, "centres apart", rank=2)
+_describe(complete_box_iou_loss, "aspect ratio too", rank=3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from deeplossdive._about import Axis, Curve, Plot, describe
+from deeplossdive._about import Axis, Curve, Leaf, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -121,6 +121,7 @@ describe(
     contrastive_loss,
     family="Metric learning",
     task="Metric learning (pairs)",
+    chart=Leaf("Learn embeddings", "pairs, same or not", "distances", rank=1),
     plot=Plot(
         Axis("$d$", (0.0, 2.5), "$d$"),
         "A pair of embeddings at Euclidean distance $d$, margin 1.",

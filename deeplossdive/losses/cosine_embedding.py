@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from deeplossdive._about import COSINE, Curve, Plot, describe, unit_at_cosine
+from deeplossdive._about import COSINE, Curve, Leaf, Plot, describe, unit_at_cosine
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -142,6 +142,7 @@ describe(
     family="Metric learning",
     task="Metric learning (pairs)",
     torch="`F.cosine_embedding_loss`",
+    chart=Leaf("Learn embeddings", "pairs, same or not", "directions only", rank=2),
     plot=Plot(
         COSINE,
         "A pair of unit vectors at cosine $\\cos\\theta$.",

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from deeplossdive._about import P_T, TWO_CLASSES, Axis, Plot, class0, describe, two_class
+from deeplossdive._about import P_T, TWO_CLASSES, Axis, Leaf, Plot, class0, describe, two_class
 from deeplossdive._base import Loss
 from deeplossdive._numerics import LOW_PRECISION
 from deeplossdive._reduction import Reduction, check_reduction, weighted_mean
@@ -313,6 +313,7 @@ describe(
     family="Classification",
     task="Multi-class, segmentation",
     torch="`F.cross_entropy`",
+    chart=Leaf("Classify: one class per example", "C logits", "start here", rank=1),
     plot=Plot(
         P_T,
         TWO_CLASSES,
@@ -327,6 +328,7 @@ describe(
     family="Classification",
     task="Multi-class, segmentation",
     torch="`F.nll_loss`",
+    chart=Leaf("Classify: one class per example", "C log-probabilities"),
     plot=Plot(
         Axis("$p_t$", (0.01, 0.99), "$\\log p_t$", torch.log),
         "Two classes, log-probabilities $(\\log p_t, \\log(1 - p_t))$, target class 0.",

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from deeplossdive._about import Axis, Curve, Plot, describe, logit
+from deeplossdive._about import Axis, Curve, Leaf, Plot, describe, logit
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -182,6 +182,9 @@ describe(
     family="Classification",
     task="Sequence labelling without alignment (speech, text)",
     torch="`F.ctc_loss`",
+    chart=Leaf(
+        "Transcribe sequences", "(T, N, C) log-probabilities, no alignment", "speech, handwriting"
+    ),
     plot=Plot(
         Axis("$p$", (0.01, 0.99), "$z$", logit),
         'Classes (blank, a) with probability $p = \\sigma(z)$ of "a" on every frame, target '

@@ -7,6 +7,7 @@ from torch import Tensor
 from deeplossdive._about import (
     OVERLAP,
     SEGMENTATION_SETUP,
+    Leaf,
     Plot,
     describe,
     sigmoid_small_object,
@@ -219,6 +220,7 @@ describe(
     dice_loss,
     family="Segmentation",
     task="Segmentation (multi-class)",
+    chart=Leaf("Segment images", "C logits per pixel", "with cross_entropy", rank=1),
     plot=Plot(
         OVERLAP,
         SEGMENTATION_SETUP + " Two classes (softmax): the curves differ by whether the "
@@ -233,6 +235,7 @@ describe(
     sigmoid_dice_loss,
     family="Segmentation",
     task="Segmentation (binary, multi-label)",
+    chart=Leaf("Segment images", "a logit per pixel and channel", "binary, multi-label", rank=1),
     plot=Plot(
         OVERLAP,
         SEGMENTATION_SETUP + " One channel.",

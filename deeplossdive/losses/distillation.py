@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from deeplossdive._about import Axis, Curve, Plot, describe, logit
+from deeplossdive._about import Axis, Curve, Leaf, Plot, describe, logit
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import KLReduction, check_kl_reduction, reduce_loss
@@ -208,6 +208,7 @@ describe(
     distillation_loss,
     family="Distributions",
     task="Knowledge distillation",
+    chart=Leaf("Match a distribution", "student and teacher logits"),
     plot=Plot(
         Axis("$q_1$", (0.01, 0.99), "$z$", logit),
         "Two classes: student logits $(0, z)$, so the student's $q_1 = \\sigma(z)$ at "

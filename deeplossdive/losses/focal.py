@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from deeplossdive._about import P_T, TWO_CLASSES, Curve, Plot, describe, two_class
+from deeplossdive._about import P_T, TWO_CLASSES, Curve, Leaf, Plot, describe, two_class
 from deeplossdive._base import Loss
 from deeplossdive._kernels import KERNEL_DTYPES, use_kernels
 from deeplossdive._numerics import upcast
@@ -504,6 +504,7 @@ describe(
     focal_loss,
     family="Classification",
     task="Imbalanced multi-class, segmentation",
+    chart=Leaf("Classify: one class per example", "C logits", "many easy examples", rank=2),
     plot=Plot(
         P_T,
         TWO_CLASSES + " $\\gamma = 0$ is cross-entropy.",
@@ -515,6 +516,7 @@ describe(
     family="Classification",
     task="Imbalanced binary, multi-label, detection",
     torch="— (`torchvision.ops.sigmoid_focal_loss`)",
+    chart=Leaf("Binary or multi-label", "one logit per label", "easy negatives dominate", rank=2),
     plot=Plot(
         replace(P_T, wrt="$z$"),
         "One logit $z$ with target 1, so that $p_t = \\sigma(z)$; `alpha=None`.",

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from deeplossdive._about import MARGIN, Curve, Plot, class0, describe
+from deeplossdive._about import MARGIN, Curve, Leaf, Plot, class0, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -250,6 +250,7 @@ describe(
     family="Classification",
     task="Binary (max-margin)",
     torch="— (not `F.hinge_embedding_loss`)",
+    chart=Leaf("Binary or multi-label", "a score, labels ±1", "a margin classifier", rank=1),
     plot=Plot(
         MARGIN,
         "Label $y = +1$, score $s$, margin 1.",
@@ -261,6 +262,7 @@ describe(
     family="Classification",
     task="Multi-class (max-margin)",
     torch="`F.multi_margin_loss`",
+    chart=Leaf("Classify: one class per example", "C logits", "a margin, no probabilities", rank=4),
     plot=Plot(
         replace(MARGIN, x="$s_y - \\max_{j \\ne y} s_j$"),
         "Three classes, scores $(s, 0, 0)$, target class 0, margin 1.",

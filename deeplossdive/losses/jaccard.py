@@ -7,6 +7,7 @@ from torch import Tensor
 from deeplossdive._about import (
     OVERLAP,
     SEGMENTATION_SETUP,
+    Leaf,
     Plot,
     describe,
     sigmoid_small_object,
@@ -209,6 +210,7 @@ describe(
     jaccard_loss,
     family="Segmentation",
     task="Segmentation (multi-class)",
+    chart=Leaf("Segment images", "C logits per pixel", "IoU is the metric", rank=3),
     plot=Plot(
         OVERLAP,
         SEGMENTATION_SETUP + " Two classes (softmax): the curves differ by whether the "
@@ -225,6 +227,7 @@ describe(
     sigmoid_jaccard_loss,
     family="Segmentation",
     task="Segmentation (binary, multi-label)",
+    chart=Leaf("Segment images", "a logit per pixel and channel", "IoU is the metric", rank=3),
     plot=Plot(
         OVERLAP,
         SEGMENTATION_SETUP + " One channel.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from deeplossdive._about import Axis, Curve, Plot, describe, logit
+from deeplossdive._about import Axis, Curve, Leaf, Plot, describe, logit
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import KLReduction, check_kl_reduction, reduce_loss
@@ -147,6 +147,7 @@ describe(
     family="Distributions",
     task="Matching distributions",
     torch="`F.kl_div`",
+    chart=Leaf("Match a distribution", "log-probabilities", "soft targets"),
     plot=Plot(
         Axis("$q_1$", (0.01, 0.99), "$z$", logit),
         "Two classes: the model's log-probabilities are `log_softmax` of $(0, z)$, so "

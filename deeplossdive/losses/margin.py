@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from deeplossdive._about import MARGIN, Axis, Curve, Plot, describe
+from deeplossdive._about import MARGIN, Axis, Curve, Leaf, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -454,6 +454,7 @@ describe(
     family="Classification",
     task="Ranking (pairs)",
     torch="`F.margin_ranking_loss`",
+    chart=Leaf("Learn embeddings", "two scores, which ranks higher", "ranking"),
     plot=Plot(
         replace(MARGIN, x="$y (x_1 - x_2)$", wrt="$x_1$"),
         "A pair with $x_2 = 0$ and $y = 1$: $x_1$ should lead by the margin.",
@@ -465,6 +466,7 @@ describe(
     family="Classification",
     task="Binary (labels ±1)",
     torch="`F.soft_margin_loss`",
+    chart=Leaf("Binary or multi-label", "a score, labels ±1", "a smooth margin", rank=2),
     plot=Plot(
         replace(MARGIN, x="$y \\cdot x$", x_range=(-5.0, 5.0), wrt="$x$"),
         "Label $y = +1$, score $x$.",
@@ -476,6 +478,7 @@ describe(
     family="Classification",
     task="Metric learning (pair distances)",
     torch="`F.hinge_embedding_loss`",
+    chart=Leaf("Learn embeddings", "a distance per pair, labels ±1", "similar or not"),
     plot=Plot(
         Axis("$d$", (0.0, 3.0), "$d$"),
         "A pair of embeddings at distance $d$: similar ($y = 1$) or dissimilar ($y = -1$).",
@@ -491,6 +494,7 @@ describe(
     family="Classification",
     task="Multi-label",
     torch="`F.multilabel_soft_margin_loss`",
+    chart=Leaf("Binary or multi-label", "one logit per label", "averaged over labels", rank=3),
     plot=Plot(
         Axis("$z$", (-5.0, 5.0), "$z$"),
         "Two classes, logits $(z, 0)$; the second class is false, the first true or false. "
@@ -506,6 +510,9 @@ describe(
     family="Classification",
     task="Multi-label (max-margin)",
     torch="`F.multilabel_margin_loss`",
+    chart=Leaf(
+        "Binary or multi-label", "a score per label, lists of labels", "true labels above the rest"
+    ),
     plot=Plot(
         replace(MARGIN, x="$s$", wrt="$s$"),
         "Three classes, scores $(s, 0, 0)$; class 0 is true, and class 1 too in the second curve.",

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from deeplossdive._about import unit_at_cosine
+from deeplossdive._about import Leaf, unit_at_cosine
 from deeplossdive._base import Loss
 from deeplossdive._distributed import (
     all_gather_rows,
@@ -182,4 +182,5 @@ _describe(
     "The loss of one anchor whose positive is at cosine $\\cos\\theta$, with two "
     "negatives at right angles to it ($N = 2$ pairs).",
     _anchor_loss,
+    Leaf("Learn embeddings", "two views of each example", "self-supervised"),
 )

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from deeplossdive._about import P_T, TWO_CLASSES, Plot, describe, two_class
+from deeplossdive._about import P_T, TWO_CLASSES, Leaf, Plot, describe, two_class
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -100,6 +100,7 @@ describe(
     poly1_cross_entropy,
     family="Classification",
     task="Multi-class",
+    chart=Leaf("Classify: one class per example", "C logits", "one more knob to tune", rank=3),
     plot=Plot(
         P_T,
         TWO_CLASSES + " $\\varepsilon = 0$ is cross-entropy.",

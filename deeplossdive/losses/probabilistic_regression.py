@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from deeplossdive._about import RESIDUAL, Axis, Curve, Plot, describe
+from deeplossdive._about import RESIDUAL, Axis, Curve, Leaf, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -273,6 +273,7 @@ describe(
     family="Regression",
     task="Count regression",
     torch="`F.poisson_nll_loss`",
+    chart=Leaf("Predict a number", "a log-rate per count", "counts"),
     plot=Plot(
         Axis("$\\log\\lambda$", (-2.0, 3.0), "$\\log\\lambda$"),
         "A predicted log-rate $\\log\\lambda$ (`log_input=True`) against a count $y$; the "
@@ -285,6 +286,7 @@ describe(
     family="Regression",
     task="Heteroscedastic regression (mean and variance)",
     torch="`F.gaussian_nll_loss` (no `beta`)",
+    chart=Leaf("Predict a number", "a mean and a variance", "learned uncertainty"),
     plot=Plot(
         RESIDUAL,
         "Target $y = 0$, predicted mean $x$, a fixed predicted variance $\\sigma^2$: the larger "

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from deeplossdive._about import RESIDUAL, RESIDUAL_SETUP, Curve, Plot, describe, residual
+from deeplossdive._about import RESIDUAL, RESIDUAL_SETUP, Curve, Leaf, Plot, describe, residual
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -554,33 +554,58 @@ def _describe(
     task: str,
     torch: str,
     curves: dict[str, Curve],
+    chart: Leaf,
     note: str = "",
 ) -> None:
     plot = Plot(RESIDUAL, RESIDUAL_SETUP + note, curves)
-    describe(function, family="Regression", task=task, torch=torch, plot=plot)
+    describe(function, family="Regression", task=task, torch=torch, chart=chart, plot=plot)
 
 
-_describe(mse_loss, "Regression", "`F.mse_loss`", {"mse_loss": residual(mse_loss)})
-_describe(l1_loss, "Regression (median), outliers", "`F.l1_loss`", {"l1_loss": residual(l1_loss)})
+def _value(note: str, rank: int) -> Leaf:
+    """A leaf of the flowchart's "Predict a number: a value per target"."""
+    return Leaf("Predict a number", "a value per target", note, rank)
+
+
 _describe(
-    log_cosh_loss, "Regression with outliers", "—", {"log_cosh_loss": residual(log_cosh_loss)}
+    mse_loss,
+    "Regression",
+    "`F.mse_loss`",
+    {"mse_loss": residual(mse_loss)},
+    _value("start here", 1),
+)
+_describe(
+    l1_loss,
+    "Regression (median), outliers",
+    "`F.l1_loss`",
+    {"l1_loss": residual(l1_loss)},
+    _value("the median", 4),
+)
+_describe(
+    log_cosh_loss,
+    "Regression with outliers",
+    "—",
+    {"log_cosh_loss": residual(log_cosh_loss)},
+    _value("smooth and robust", 5),
 )
 _describe(
     huber_loss,
     "Regression with outliers",
     "`F.huber_loss`",
     {f"δ = {d:g}": residual(huber_loss, delta=d) for d in (0.5, 1.0, 2.0)},
+    _value("outliers", 2),
 )
 _describe(
     smooth_l1_loss,
     "Regression with outliers, box regression",
     "`F.smooth_l1_loss`",
     {f"β = {b:g}": residual(smooth_l1_loss, beta=b) for b in (0.5, 1.0, 2.0)},
+    _value("box regression", 3),
 )
 _describe(
     quantile_loss,
     "Quantile regression, intervals",
     "—",
     {f"q = {q:g}": residual(quantile_loss, quantile=q) for q in (0.1, 0.5, 0.9)},
+    Leaf("Predict a number", "a value per quantile", "prediction intervals"),
     " Left of 0 the prediction is too low (under-prediction).",
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from deeplossdive._about import unit_at_cosine
+from deeplossdive._about import Leaf, unit_at_cosine
 from deeplossdive._base import Loss
 from deeplossdive._distributed import (
     all_gather_rows,
@@ -183,4 +183,5 @@ _describe(
     "The loss of one anchor whose one positive is at cosine $\\cos\\theta$, with two "
     "negatives (the other label) at right angles to it.",
     _anchor_loss,
+    Leaf("Learn embeddings", "embeddings and labels"),
 )

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from deeplossdive._about import Axis, Curve, Plot, describe
+from deeplossdive._about import Axis, Curve, Leaf, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -198,6 +198,7 @@ describe(
     family="Metric learning",
     task="Metric learning (triplets)",
     torch="`F.triplet_margin_loss`",
+    chart=Leaf("Learn embeddings", "anchor, positive, negative"),
     plot=Plot(
         Axis("$d(a, n)$", (0.0, 3.5), "$d(a, n)$"),
         "The positive is at distance $d(a, p) = 1$ from the anchor, the negative at $d(a, n)$.",

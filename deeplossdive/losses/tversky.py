@@ -7,6 +7,7 @@ from torch import Tensor
 from deeplossdive._about import (
     OVERLAP,
     SEGMENTATION_SETUP,
+    Leaf,
     Plot,
     describe,
     sigmoid_small_object,
@@ -251,6 +252,7 @@ describe(
     tversky_loss,
     family="Segmentation",
     task="Imbalanced segmentation (multi-class)",
+    chart=Leaf("Segment images", "C logits per pixel", "misses cost more", rank=2),
     plot=Plot(
         OVERLAP,
         SEGMENTATION_SETUP + " Two classes (softmax), the foreground class only "
@@ -265,6 +267,7 @@ describe(
     sigmoid_tversky_loss,
     family="Segmentation",
     task="Imbalanced segmentation (binary, multi-label)",
+    chart=Leaf("Segment images", "a logit per pixel and channel", "misses cost more", rank=2),
     plot=Plot(
         OVERLAP,
         SEGMENTATION_SETUP + " One channel; $\\alpha$ weighs false positives, $\\beta$ false "
