@@ -203,3 +203,30 @@ def softmax_small_object(function: Callable[..., Tensor], **options: object) -> 
         return function(logits, target, reduction="none", **options).mean(dim=1)
 
     return loss
+
+
+def softmax_overlap_plot(function: Callable[..., Tensor]) -> Plot:
+    """The plot of a softmax overlap loss (Dice, Jaccard): the small object, with and without
+    the background class in the mean."""
+    return Plot(
+        OVERLAP,
+        SEGMENTATION_SETUP + " Two classes (softmax): the curves differ by whether the "
+        "background class takes part in the mean.",
+        {
+            f"include_background={flag}": softmax_small_object(function, include_background=flag)
+            for flag in (False, True)
+        },
+    )
+
+
+def sigmoid_overlap_plot(function: Callable[..., Tensor]) -> Plot:
+    """The plot of a sigmoid overlap loss (Dice, Jaccard): the small object, one channel, at the
+    default smoothing and at 1."""
+    return Plot(
+        OVERLAP,
+        SEGMENTATION_SETUP + " One channel.",
+        {
+            "smooth = 1e-5": sigmoid_small_object(function),
+            "smooth = 1": sigmoid_small_object(function, smooth=1.0),
+        },
+    )

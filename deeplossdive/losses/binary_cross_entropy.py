@@ -115,12 +115,7 @@ def _as(tensor: Tensor, dtype: torch.dtype) -> Tensor:
 
 
 def binary_cross_entropy(
-    probs: Tensor,
-    target: Tensor,
-    /,
-    *,
-    weight: Tensor | None = None,
-    reduction: Reduction = "mean",
+    probs: Tensor, target: Tensor, /, *, weight: Tensor | None = None, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Binary cross-entropy of probabilities $p \in [0, 1]$ against targets $t \in [0, 1]$.
 
@@ -337,22 +332,22 @@ describe(
     family="Classification",
     task="Binary, multi-label",
     torch="`F.binary_cross_entropy`",
-    chart=Leaf("Binary or multi-label", "probabilities"),
     plot=Plot(
         Axis("$p$", (0.02, 0.98), "$p$"),
         "A predicted probability $p$ against a hard target 1 and a soft target 0.7.",
         {"t = 1": _bce(1.0), "t = 0.7": _bce(0.7)},
     ),
+    chart=Leaf("Binary or multi-label", "probabilities"),
 )
 describe(
     binary_cross_entropy_with_logits,
     family="Classification",
     task="Binary, multi-label",
     torch="`F.binary_cross_entropy_with_logits`",
-    chart=Leaf("Binary or multi-label", "one logit per label", "start here", rank=1),
     plot=Plot(
         Axis("$y \\cdot x$", (-5.0, 5.0), "$x$"),
         "Target $t = 1$, so the margin $y \\cdot x$ with $y = 2t - 1$ is the logit $x$.",
         {"pos_weight = None": _bce_with_logits(None), "pos_weight = 4": _bce_with_logits(4.0)},
     ),
+    chart=Leaf("Binary or multi-label", "one logit per label", "start here", rank=1),
 )

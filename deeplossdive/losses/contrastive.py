@@ -20,13 +20,7 @@ from deeplossdive._validation import (
 
 
 def contrastive_loss(
-    x1: Tensor,
-    x2: Tensor,
-    target: Tensor,
-    /,
-    *,
-    margin: float = 1.0,
-    reduction: Reduction = "mean",
+    x1: Tensor, x2: Tensor, target: Tensor, /, *, margin: float = 1.0, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Contrastive loss of [Hadsell, Chopra & LeCun, 2006](https://doi.org/10.1109/CVPR.2006.100).
 
@@ -121,10 +115,10 @@ describe(
     contrastive_loss,
     family="Metric learning",
     task="Metric learning (pairs)",
-    chart=Leaf("Learn embeddings", "pairs, same or not", "distances", rank=1),
     plot=Plot(
         Axis("$d$", (0.0, 2.5), "$d$"),
         "A pair of embeddings at Euclidean distance $d$, margin 1.",
         {"similar (target 1)": _pair_at_distance(1), "dissimilar (target 0)": _pair_at_distance(0)},
     ),
+    chart=Leaf("Learn embeddings", "pairs, same or not", "distances", rank=1),
 )

@@ -142,7 +142,6 @@ describe(
     family="Metric learning",
     task="Metric learning (pairs)",
     torch="`F.cosine_embedding_loss`",
-    chart=Leaf("Learn embeddings", "pairs, same or not", "directions only", rank=2),
     plot=Plot(
         COSINE,
         "A pair of unit vectors at cosine $\\cos\\theta$.",
@@ -152,4 +151,5 @@ describe(
             "target −1, margin 0.5": _pair_at_cosine(-1, margin=0.5),
         },
     ),
+    chart=Leaf("Learn embeddings", "pairs, same or not", "directions only", rank=2),
 )

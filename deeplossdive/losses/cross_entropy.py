@@ -313,7 +313,6 @@ describe(
     family="Classification",
     task="Multi-class, segmentation",
     torch="`F.cross_entropy`",
-    chart=Leaf("Classify: one class per example", "C logits", "start here", rank=1),
     plot=Plot(
         P_T,
         TWO_CLASSES,
@@ -322,16 +321,17 @@ describe(
             "label_smoothing = 0.1": two_class(cross_entropy, label_smoothing=0.1),
         },
     ),
+    chart=Leaf("Classify: one class per example", "C logits", "start here", rank=1),
 )
 describe(
     nll_loss,
     family="Classification",
     task="Multi-class, segmentation",
     torch="`F.nll_loss`",
-    chart=Leaf("Classify: one class per example", "C log-probabilities"),
     plot=Plot(
         Axis("$p_t$", (0.01, 0.99), "$\\log p_t$", torch.log),
         "Two classes, log-probabilities $(\\log p_t, \\log(1 - p_t))$, target class 0.",
         {"nll_loss": _nll},
     ),
+    chart=Leaf("Classify: one class per example", "C log-probabilities"),
 )

@@ -182,13 +182,13 @@ describe(
     family="Classification",
     task="Sequence labelling without alignment (speech, text)",
     torch="`F.ctc_loss`",
-    chart=Leaf(
-        "Transcribe sequences", "(T, N, C) log-probabilities, no alignment", "speech, handwriting"
-    ),
     plot=Plot(
         Axis("$p$", (0.01, 0.99), "$z$", logit),
         'Classes (blank, a) with probability $p = \\sigma(z)$ of "a" on every frame, target '
         '"a", for $T$ frames: longer inputs have more alignments.',
         {f"T = {frames}": _ctc(frames) for frames in (1, 2, 4, 8)},
+    ),
+    chart=Leaf(
+        "Transcribe sequences", "(T, N, C) log-probabilities, no alignment", "speech, handwriting"
     ),
 )

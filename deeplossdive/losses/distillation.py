@@ -208,11 +208,11 @@ describe(
     distillation_loss,
     family="Distributions",
     task="Knowledge distillation",
-    chart=Leaf("Match a distribution", "student and teacher logits"),
     plot=Plot(
         Axis("$q_1$", (0.01, 0.99), "$z$", logit),
         "Two classes: student logits $(0, z)$, so the student's $q_1 = \\sigma(z)$ at "
         "$T = 1$; teacher logits $(0, \\log 4)$ (0.8 on class 1 at $T = 1$).",
         {f"T = {t:g}": _distillation(t) for t in (1.0, 2.0, 4.0)},
     ),
+    chart=Leaf("Match a distribution", "student and teacher logits"),
 )

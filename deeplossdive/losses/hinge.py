@@ -250,19 +250,18 @@ describe(
     family="Classification",
     task="Binary (max-margin)",
     torch="— (not `F.hinge_embedding_loss`)",
-    chart=Leaf("Binary or multi-label", "a score, labels ±1", "a margin classifier", rank=1),
     plot=Plot(
         MARGIN,
         "Label $y = +1$, score $s$, margin 1.",
         {"hinge": _binary(squared=False), "squared=True": _binary(squared=True)},
     ),
+    chart=Leaf("Binary or multi-label", "a score, labels ±1", "a margin classifier", rank=1),
 )
 describe(
     multiclass_hinge_loss,
     family="Classification",
     task="Multi-class (max-margin)",
     torch="`F.multi_margin_loss`",
-    chart=Leaf("Classify: one class per example", "C logits", "a margin, no probabilities", rank=4),
     plot=Plot(
         replace(MARGIN, x="$s_y - \\max_{j \\ne y} s_j$"),
         "Three classes, scores $(s, 0, 0)$, target class 0, margin 1.",
@@ -272,4 +271,5 @@ describe(
             "weston_watkins, squared": _multiclass("weston_watkins", squared=True),
         },
     ),
+    chart=Leaf("Classify: one class per example", "C logits", "a margin, no probabilities", rank=4),
 )

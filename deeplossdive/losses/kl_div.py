@@ -147,11 +147,11 @@ describe(
     family="Distributions",
     task="Matching distributions",
     torch="`F.kl_div`",
-    chart=Leaf("Match a distribution", "log-probabilities", "soft targets"),
     plot=Plot(
         Axis("$q_1$", (0.01, 0.99), "$z$", logit),
         "Two classes: the model's log-probabilities are `log_softmax` of $(0, z)$, so "
         "$q_1 = \\sigma(z)$; the target $p = (1 - p_1, p_1)$. Summed over the classes.",
         {"p_1 = 0.8": _kl(0.8), "p_1 = 0.5": _kl(0.5)},
     ),
+    chart=Leaf("Match a distribution", "log-probabilities", "soft targets"),
 )

@@ -98,13 +98,7 @@ def margin_ranking_loss(
     return reduce_loss(loss, reduction).to(input1.dtype)
 
 
-def soft_margin_loss(
-    input: Tensor,
-    target: Tensor,
-    /,
-    *,
-    reduction: Reduction = "mean",
-) -> Tensor:
+def soft_margin_loss(input: Tensor, target: Tensor, /, *, reduction: Reduction = "mean") -> Tensor:
     r"""Soft margin loss: the logistic loss for labels $\pm 1$, as in `torch.nn.SoftMarginLoss`
     (the smooth margin loss of [Zhang, 2004](https://doi.org/10.1214/aos/1079120130)).
 
@@ -157,12 +151,7 @@ def soft_margin_loss(
 
 
 def hinge_embedding_loss(
-    input: Tensor,
-    target: Tensor,
-    /,
-    *,
-    margin: float = 1.0,
-    reduction: Reduction = "mean",
+    input: Tensor, target: Tensor, /, *, margin: float = 1.0, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Hinge embedding loss: a loss on *distances* between the two embeddings of a pair, as in
     `torch.nn.HingeEmbeddingLoss` (the margin form of
@@ -303,11 +292,7 @@ def multilabel_soft_margin_loss(
 
 
 def multilabel_margin_loss(
-    scores: Tensor,
-    target: Tensor,
-    /,
-    *,
-    reduction: Reduction = "mean",
+    scores: Tensor, target: Tensor, /, *, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Multi-label margin loss: every true class should outscore every other class by 1, as in
     `torch.nn.MultiLabelMarginLoss` (the multi-label hinge of
@@ -454,31 +439,30 @@ describe(
     family="Classification",
     task="Ranking (pairs)",
     torch="`F.margin_ranking_loss`",
-    chart=Leaf("Learn embeddings", "two scores, which ranks higher", "ranking"),
     plot=Plot(
         replace(MARGIN, x="$y (x_1 - x_2)$", wrt="$x_1$"),
         "A pair with $x_2 = 0$ and $y = 1$: $x_1$ should lead by the margin.",
         {f"margin = {m:g}": _ranking(m) for m in (0.0, 1.0)},
     ),
+    chart=Leaf("Learn embeddings", "two scores, which ranks higher", "ranking"),
 )
 describe(
     soft_margin_loss,
     family="Classification",
     task="Binary (labels ±1)",
     torch="`F.soft_margin_loss`",
-    chart=Leaf("Binary or multi-label", "a score, labels ±1", "a smooth margin", rank=2),
     plot=Plot(
         replace(MARGIN, x="$y \\cdot x$", x_range=(-5.0, 5.0), wrt="$x$"),
         "Label $y = +1$, score $x$.",
         {"soft_margin_loss": _soft_margin},
     ),
+    chart=Leaf("Binary or multi-label", "a score, labels ±1", "a smooth margin", rank=2),
 )
 describe(
     hinge_embedding_loss,
     family="Classification",
     task="Metric learning (pair distances)",
     torch="`F.hinge_embedding_loss`",
-    chart=Leaf("Learn embeddings", "a distance per pair, labels ±1", "similar or not"),
     plot=Plot(
         Axis("$d$", (0.0, 3.0), "$d$"),
         "A pair of embeddings at distance $d$: similar ($y = 1$) or dissimilar ($y = -1$).",
@@ -488,13 +472,13 @@ describe(
             "dissimilar, Δ = 2": _hinge_embedding(-1, margin=2.0),
         },
     ),
+    chart=Leaf("Learn embeddings", "a distance per pair, labels ±1", "similar or not"),
 )
 describe(
     multilabel_soft_margin_loss,
     family="Classification",
     task="Multi-label",
     torch="`F.multilabel_soft_margin_loss`",
-    chart=Leaf("Binary or multi-label", "one logit per label", "averaged over labels", rank=3),
     plot=Plot(
         Axis("$z$", (-5.0, 5.0), "$z$"),
         "Two classes, logits $(z, 0)$; the second class is false, the first true or false. "
@@ -504,18 +488,19 @@ describe(
             "first class false": _multilabel_soft_margin(0.0),
         },
     ),
+    chart=Leaf("Binary or multi-label", "one logit per label", "averaged over labels", rank=3),
 )
 describe(
     multilabel_margin_loss,
     family="Classification",
     task="Multi-label (max-margin)",
     torch="`F.multilabel_margin_loss`",
-    chart=Leaf(
-        "Binary or multi-label", "a score per label, lists of labels", "true labels above the rest"
-    ),
     plot=Plot(
         replace(MARGIN, x="$s$", wrt="$s$"),
         "Three classes, scores $(s, 0, 0)$; class 0 is true, and class 1 too in the second curve.",
         {"true: {0}": _multilabel_margin((0,)), "true: {0, 1}": _multilabel_margin((0, 1))},
+    ),
+    chart=Leaf(
+        "Binary or multi-label", "a score per label, lists of labels", "true labels above the rest"
     ),
 )

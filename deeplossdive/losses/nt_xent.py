@@ -8,20 +8,10 @@ from torch import Tensor
 
 from deeplossdive._about import Leaf, unit_at_cosine
 from deeplossdive._base import Loss
-from deeplossdive._distributed import (
-    all_gather_rows,
-    reduce_over_ranks,
-    row_counts,
-    world_size,
-)
+from deeplossdive._distributed import all_gather_rows, reduce_over_ranks, row_counts, world_size
 from deeplossdive._numerics import compute_dtype
 from deeplossdive._reduction import Reduction, reduce_loss
-from deeplossdive._validation import (
-    POSITIVE_FINITE,
-    check_floating,
-    check_ndim,
-    check_same_shape,
-)
+from deeplossdive._validation import POSITIVE_FINITE, check_floating, check_ndim, check_same_shape
 from deeplossdive.losses._similarity import (
     _check_options,
     _describe,

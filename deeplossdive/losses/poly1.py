@@ -19,12 +19,7 @@ from deeplossdive._validation import (
 
 
 def poly1_cross_entropy(
-    logits: Tensor,
-    target: Tensor,
-    /,
-    *,
-    epsilon: float = 1.0,
-    reduction: Reduction = "mean",
+    logits: Tensor, target: Tensor, /, *, epsilon: float = 1.0, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Poly-1 cross-entropy of [Leng et al., 2022](https://arxiv.org/abs/2204.12511) (PolyLoss).
 
@@ -100,10 +95,10 @@ describe(
     poly1_cross_entropy,
     family="Classification",
     task="Multi-class",
-    chart=Leaf("Classify: one class per example", "C logits", "one more knob to tune", rank=3),
     plot=Plot(
         P_T,
         TWO_CLASSES + " $\\varepsilon = 0$ is cross-entropy.",
         {f"ε = {e:g}": two_class(poly1_cross_entropy, epsilon=e) for e in (-1.0, 0.0, 1.0, 2.0)},
     ),
+    chart=Leaf("Classify: one class per example", "C logits", "one more knob to tune", rank=3),
 )

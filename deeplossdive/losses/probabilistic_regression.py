@@ -273,20 +273,19 @@ describe(
     family="Regression",
     task="Count regression",
     torch="`F.poisson_nll_loss`",
-    chart=Leaf("Predict a number", "a log-rate per count", "counts"),
     plot=Plot(
         Axis("$\\log\\lambda$", (-2.0, 3.0), "$\\log\\lambda$"),
         "A predicted log-rate $\\log\\lambda$ (`log_input=True`) against a count $y$; the "
         "minimum is at $\\lambda = y$.",
         {f"y = {y:g}": _poisson(y) for y in (0.0, 1.0, 3.0, 8.0)},
     ),
+    chart=Leaf("Predict a number", "a log-rate per count", "counts"),
 )
 describe(
     gaussian_nll_loss,
     family="Regression",
     task="Heteroscedastic regression (mean and variance)",
     torch="`F.gaussian_nll_loss` (no `beta`)",
-    chart=Leaf("Predict a number", "a mean and a variance", "learned uncertainty"),
     plot=Plot(
         RESIDUAL,
         "Target $y = 0$, predicted mean $x$, a fixed predicted variance $\\sigma^2$: the larger "
@@ -298,4 +297,5 @@ describe(
             "σ² = 4, β = 0.5": _gaussian(4.0, beta=0.5),
         },
     ),
+    chart=Leaf("Predict a number", "a mean and a variance", "learned uncertainty"),
 )

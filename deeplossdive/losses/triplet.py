@@ -198,10 +198,10 @@ describe(
     family="Metric learning",
     task="Metric learning (triplets)",
     torch="`F.triplet_margin_loss`",
-    chart=Leaf("Learn embeddings", "anchor, positive, negative"),
     plot=Plot(
         Axis("$d(a, n)$", (0.0, 3.5), "$d(a, n)$"),
         "The positive is at distance $d(a, p) = 1$ from the anchor, the negative at $d(a, n)$.",
         {f"margin = {m:g}": _triplet(m) for m in (0.5, 1.0, 2.0)},
     ),
+    chart=Leaf("Learn embeddings", "anchor, positive, negative"),
 )
