@@ -8,8 +8,8 @@ describe(
     focal_loss,
     family="Classification",
     task="Imbalanced multi-class, segmentation",
-    chart=Leaf("Classify: one class per example", "C logits", "many easy examples", rank=2),
     plot=Plot(P_T, TWO_CLASSES, {f"γ = {g:g}": two_class(focal_loss, gamma=g) for g in (0, 2)}),
+    chart=Leaf("Classify: one class per example", "C logits", "many easy examples", rank=2),
 )
 ```
 
@@ -109,10 +109,10 @@ def describe(
     family: str,
     task: str,
     torch: str = "—",
-    chart: Leaf | None = None,
     plot: Plot,
+    chart: Leaf | None = None,
 ) -> None:
-    """Declare the catalogue facts, the flowchart's leaf and the plot of `function` (see the
+    """Declare the catalogue facts, the plot and the flowchart's leaf of `function` (see the
     module docstring)."""
     ABOUT[function.__name__] = About(family, task, torch, plot, chart)
 

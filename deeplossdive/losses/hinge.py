@@ -18,11 +18,9 @@ from deeplossdive._validation import (
     check_choice,
     check_class_indices,
     check_class_scores,
-    check_floating,
     check_interval,
     check_plus_minus_one,
-    check_same_shape,
-    check_signed_labels,
+    check_signed_target,
 )
 
 Variant = Literal["weston_watkins", "crammer_singer"]
@@ -87,9 +85,7 @@ def hinge_loss(
         By hand: $\max(0, 1 - 2) = 0$, $1 - 0.5 = 0.5$ and $1 - (-1) = 2$.
     """
     fn = "hinge_loss"
-    check_floating(fn, "scores", scores)
-    check_signed_labels(fn, "target", target)
-    check_same_shape(fn, "target", target, "scores", scores)
+    check_signed_target(fn, "scores", scores, target)
     check_interval(fn, "margin", margin, NON_NEGATIVE)
     check_reduction(fn, reduction)
     check_plus_minus_one(fn, "target", target)

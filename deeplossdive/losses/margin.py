@@ -25,6 +25,7 @@ from deeplossdive._validation import (
     check_probability_values,
     check_same_shape,
     check_signed_labels,
+    check_signed_target,
     check_zero_one_labels,
     check_zero_one_labels_dtype,
 )
@@ -140,9 +141,7 @@ def soft_margin_loss(input: Tensor, target: Tensor, /, *, reduction: Reduction =
         $\log(1 + e^{100}) = 100$ to float32 precision.
     """
     fn = "soft_margin_loss"
-    check_floating(fn, "input", input)
-    check_signed_labels(fn, "target", target)
-    check_same_shape(fn, "target", target, "input", input)
+    check_signed_target(fn, "input", input, target)
     check_reduction(fn, reduction)
     check_plus_minus_one(fn, "target", target)
     x = upcast(input)
@@ -204,9 +203,7 @@ def hinge_embedding_loss(
         $\max(0, 1 - 0.5) = 0.5$ and $\max(0, 1 - 2) = 0$.
     """
     fn = "hinge_embedding_loss"
-    check_floating(fn, "input", input)
-    check_signed_labels(fn, "target", target)
-    check_same_shape(fn, "target", target, "input", input)
+    check_signed_target(fn, "input", input, target)
     check_interval(fn, "margin", margin, NON_NEGATIVE)
     check_reduction(fn, reduction)
     check_plus_minus_one(fn, "target", target)
