@@ -55,8 +55,11 @@ CHART: dict[str, tuple[str, ...]] = {
 checks it, and names a page left out). A loss that serves a new task or output adds it here."""
 
 
+# The tree as drawn: `CHART` with its leaves in place (`tree()`).
+
+
 @dataclass(frozen=True)
-class Leaf:
+class Node:
     function: str
     note: str
     """When to pick it, in a few words."""
@@ -65,7 +68,7 @@ class Leaf:
 @dataclass(frozen=True)
 class Output:
     label: str
-    leaves: tuple[Leaf, ...]
+    leaves: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ def tree() -> tuple[Task, ...]:
                 raise ValueError(
                     f"docs/hooks/flowchart.py: no loss declares a leaf under {task!r} / {output!r}"
                 )
-            resolved.append(Output(output, tuple(Leaf(name, note) for *_, name, note in mine)))
+            resolved.append(Output(output, tuple(Node(name, note) for *_, name, note in mine)))
         tasks.append(Task(task, tuple(resolved)))
     return tuple(tasks)
 
@@ -149,7 +152,7 @@ def _lines(x: float, y: float, lines: list[str], css: str, size: float) -> str:
     return "".join(_text(x, top + i * size * 1.2, line, css) for i, line in enumerate(lines))
 
 
-def _leaf(x: float, y: float, leaf: Leaf, href: str, note_below: bool) -> tuple[str, float]:
+def _leaf(x: float, y: float, leaf: Node, href: str, note_below: bool) -> tuple[str, float]:
     """A loss: its name in a box linking to its page, and the note; (SVG, right edge)."""
     width = _width(leaf.function, _FONT, mono=True) + 2 * _PAD
     parts = [
