@@ -173,6 +173,14 @@ def check_class_scores(function: str, name: str, scores: Tensor, target: Tensor)
     return check_num_classes(function, name, scores)
 
 
+def check_signed_target(function: str, name: str, scores: Tensor, target: Tensor) -> None:
+    r"""Floating-point `scores` named `name` and a `target` of their shape, floating point or a
+    signed integer (labels $\pm 1$, whose values `check_plus_minus_one` checks)."""
+    check_floating(function, name, scores)
+    check_signed_labels(function, "target", target)
+    check_same_shape(function, "target", target, name, scores)
+
+
 def check_embeddings(function: str, **embeddings: Tensor) -> None:
     """Floating-point (N, D) embeddings, all of the first one's shape and dtype."""
     for name, tensor in embeddings.items():

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from deeplossdive._about import Axis, Curve, Plot, describe
+from deeplossdive._about import Axis, Curve, Leaf, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import compute_dtype
 from deeplossdive._reduction import Reduction, check_reduction
@@ -337,6 +337,7 @@ describe(
             "CosFace m = 0.35": _at_angle(cosface_loss, margin=0.35),
         },
     ),
+    chart=Leaf("Learn embeddings", "embeddings, one class each", "angular margin"),
 )
 describe(
     cosface_loss,
@@ -347,4 +348,5 @@ describe(
         _ANGLE_SETUP,
         {f"CosFace m = {m:g}": _at_angle(cosface_loss, margin=m) for m in (0.0, 0.2, 0.35)},
     ),
+    chart=Leaf("Learn embeddings", "embeddings, one class each", "cosine margin"),
 )

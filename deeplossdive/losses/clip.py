@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from deeplossdive._about import COSINE, Curve, Plot, describe, each, unit_at_cosine
+from deeplossdive._about import COSINE, Curve, Leaf, Plot, describe, each, unit_at_cosine
 from deeplossdive._base import Loss
 from deeplossdive._distributed import all_gather_rows, reduce_over_ranks, row_counts, world_size
 from deeplossdive._numerics import compute_dtype
@@ -354,6 +354,7 @@ describe(
         {f"s = {s:.3g}": _clip_pair(s) for s in (1 / 0.07, 100.0)},
         points=61,
     ),
+    chart=Leaf("Learn embeddings", "matching pairs of two modalities", "softmax"),
 )
 describe(
     siglip_loss,
@@ -365,4 +366,5 @@ describe(
         {f"s = {s:g}, b = {b:g}": _siglip_image(s, b) for s, b in ((10.0, -10.0), (100.0, -10.0))},
         points=61,
     ),
+    chart=Leaf("Learn embeddings", "matching pairs of two modalities", "sigmoid"),
 )

@@ -12,6 +12,7 @@ from deeplossdive._about import (
     OVERLAP,
     SEGMENTATION_SETUP,
     Curve,
+    Leaf,
     Plot,
     describe,
     softmax_small_object,
@@ -280,6 +281,7 @@ describe(
         "the one-pixel object weigh 9 times as much as the background of 3 pixels.",
         {f'weight_type="{kind}"': _softmax_curve(weight_type=kind) for kind in WEIGHT_TYPES},
     ),
+    chart=Leaf("Segment images", "C logits per pixel", "rare classes count more", rank=1),
 )
 describe(
     sigmoid_generalized_dice_loss,
@@ -290,5 +292,8 @@ describe(
         SEGMENTATION_SETUP + " A second channel holds an object of the 3 other pixels, "
         "predicted at 0.5 throughout.",
         {f'weight_type="{kind}"': _two_channels(weight_type=kind) for kind in WEIGHT_TYPES},
+    ),
+    chart=Leaf(
+        "Segment images", "a logit per pixel and channel", "rare channels count more", rank=1
     ),
 )

@@ -13,6 +13,7 @@ from torch import Tensor
 from deeplossdive._about import (
     OVERLAP,
     SEGMENTATION_SETUP,
+    Leaf,
     Plot,
     describe,
     sigmoid_small_object,
@@ -309,6 +310,7 @@ describe(
             "jaccard_loss": softmax_small_object(jaccard_loss),
         },
     ),
+    chart=Leaf("Segment images", "C logits per pixel", "fine-tune for IoU", rank=4),
 )
 describe(
     lovasz_hinge_loss,
@@ -318,5 +320,8 @@ describe(
         OVERLAP,
         SEGMENTATION_SETUP + " One logit per pixel: the hinge errors $1 \\mp z$.",
         {"lovasz_hinge_loss": sigmoid_small_object(_one_entry(lovasz_hinge_loss))},
+    ),
+    chart=Leaf(
+        "Segment images", "a logit per pixel and channel", "binary, fine-tune for IoU", rank=4
     ),
 )

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from deeplossdive._about import Axis, Curve, Plot, describe, helper
+from deeplossdive._about import Axis, Curve, Leaf, Plot, describe, helper
 from deeplossdive._base import Loss
 from deeplossdive._numerics import compute_dtype, upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -364,6 +364,11 @@ describe(
         "respect to the policy's chosen log-probability is $\\partial\\ell / \\partial h$.",
         {loss_type: _dpo(loss_type) for loss_type in DPO_LOSS_TYPES},
     ),
+    chart=Leaf(
+        "Align a language model",
+        "preference pairs: sequence log-probabilities",
+        "with a reference model",
+    ),
 )
 describe(
     simpo_loss,
@@ -373,6 +378,11 @@ describe(
         Axis("$\\bar r_c - \\bar r_r$", (-2.0, 2.0), "$\\bar r_c$"),
         "Mean log-probabilities per token of the chosen and the rejected response, $\\beta = 2$.",
         {f"γ = {g:g}": _simpo(g) for g in (0.0, 0.5, 1.5)},
+    ),
+    chart=Leaf(
+        "Align a language model",
+        "preference pairs: sequence log-probabilities",
+        "no reference model",
     ),
 )
 helper(sequence_log_probs)
