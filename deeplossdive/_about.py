@@ -1,4 +1,5 @@
-r"""What the site says of each loss besides its docstrings: its catalogue facts and its plot.
+r"""What the site says of each loss besides its docstrings: its catalogue facts, its plot and
+its leaf in the home page's flowchart.
 
 Each public loss function declares them in its own file, next to it:
 
@@ -8,13 +9,17 @@ describe(
     family="Classification",
     task="Imbalanced multi-class, segmentation",
     plot=Plot(P_T, TWO_CLASSES, {f"γ = {g:g}": two_class(focal_loss, gamma=g) for g in (0, 2)}),
+    chart=Leaf("Classify: one class per example", "C logits", "many easy examples", rank=2),
 )
 ```
 
 The site's hooks (`docs/hooks/`) read [`ABOUT`][deeplossdive._about.ABOUT]: the catalogue row
 (task, closest function of torch), the plot on the loss's page (drawn with autograd from the
-curves, which call the package itself), and the section of the navigation that lists the page
-(its family). The build and the tests name any public function that declares nothing.
+curves, which call the package itself), the section of the navigation that lists the page
+(its family), and the leaf of the "Which loss?" flowchart (`chart`: the task and the output of
+`CHART` in `docs/hooks/flowchart.py` that it hangs from). The build and the tests name any public
+function that declares nothing, a leaf under a branch that `CHART` does not have, and a loss page
+none of whose functions has a leaf.
 
 A curve maps the swept input `u` of shape $(n)$ (what `Axis.to_input` makes of the natural
 variable) to the loss of each point, shape $(n)$; points must not interact (a loss that couples
@@ -25,7 +30,7 @@ plotting library: these are small records and functions of tensors.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -66,6 +71,20 @@ class Plot:
 
 
 @dataclass(frozen=True)
+class Leaf:
+    """Where a loss stands in the home page's "Which loss?" flowchart."""
+
+    task: str
+    """The task, as `CHART` of `docs/hooks/flowchart.py` names it ("Segment images")."""
+    output: str
+    """What the model outputs, one of that task's outputs in `CHART` ("C logits per pixel")."""
+    note: str = ""
+    """When to pick it, in a few words."""
+    rank: int = 0
+    """Its place among the losses of its output, smallest first (then in declaration order)."""
+
+
+@dataclass(frozen=True)
 class About:
     """What the code cannot say about a loss function."""
 
@@ -76,28 +95,41 @@ class About:
     torch: str
     """The closest function of PyTorch (Markdown), or "—"; the page explains the differences."""
     plot: Plot
+    chart: Leaf | None
+    """Its leaf in the flowchart; a page needs one for at least one of its functions."""
 
 
 ABOUT: dict[str, About] = {}
 """Public function name -> what it declared with [`describe`][deeplossdive._about.describe]."""
 
-UTILITIES: frozenset[str] = frozenset({"class_balanced_weights"})
-"""The public functions of `deeplossdive.functional` that are not losses: they have no module, no
-plot, no `LossSpec` and no loss page; the API reference documents them."""
+HELPERS: set[str] = set()
+"""Public functions that are not losses (declared with [`helper`][deeplossdive._about.helper])."""
 
 
-def loss_functions() -> list[str]:
-    """The names of `deeplossdive.functional.__all__` that are losses: all but `UTILITIES`."""
-    from deeplossdive import functional  # here: deeplossdive.functional imports this module
+def helper(function: Callable[..., Tensor]) -> None:
+    """Declare a public function of `deeplossdive.functional` that is not a loss (it computes a
+    loss's inputs): it has a page and tests of its own, but no module, `LossSpec`, catalogue row
+    or plot."""
+    HELPERS.add(function.__name__)
 
-    return [name for name in functional.__all__ if name not in UTILITIES]
+
+def losses_of(public: Iterable[str]) -> list[str]:
+    """The names in `public` that are losses: all but the helpers."""
+    return [name for name in public if name not in HELPERS]
 
 
 def describe(
-    function: Callable[..., Tensor], *, family: str, task: str, torch: str = "—", plot: Plot
+    function: Callable[..., Tensor],
+    *,
+    family: str,
+    task: str,
+    torch: str = "—",
+    plot: Plot,
+    chart: Leaf | None = None,
 ) -> None:
-    """Declare the catalogue facts and the plot of `function` (see the module docstring)."""
-    ABOUT[function.__name__] = About(family=family, task=task, torch=torch, plot=plot)
+    """Declare the catalogue facts, the plot and the flowchart's leaf of `function` (see the
+    module docstring)."""
+    ABOUT[function.__name__] = About(family, task, torch, plot, chart)
 
 
 # The natural variables and the inputs built from them, shared by several losses.
@@ -186,3 +218,30 @@ def softmax_small_object(function: Callable[..., Tensor], **options: object) -> 
         return function(logits, target, reduction="none", **options).mean(dim=1)
 
     return loss
+
+
+def softmax_overlap_plot(function: Callable[..., Tensor]) -> Plot:
+    """The plot of a softmax overlap loss (Dice, Jaccard): the small object, with and without
+    the background class in the mean."""
+    return Plot(
+        OVERLAP,
+        SEGMENTATION_SETUP + " Two classes (softmax): the curves differ by whether the "
+        "background class takes part in the mean.",
+        {
+            f"include_background={flag}": softmax_small_object(function, include_background=flag)
+            for flag in (False, True)
+        },
+    )
+
+
+def sigmoid_overlap_plot(function: Callable[..., Tensor]) -> Plot:
+    """The plot of a sigmoid overlap loss (Dice, Jaccard): the small object, one channel, at the
+    default smoothing and at 1."""
+    return Plot(
+        OVERLAP,
+        SEGMENTATION_SETUP + " One channel.",
+        {
+            "smooth = 1e-5": sigmoid_small_object(function),
+            "smooth = 1": sigmoid_small_object(function, smooth=1.0),
+        },
+    )

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from deeplossdive._about import helper
 from deeplossdive._validation import Interval, check_interval
 
 _BETA = Interval(0, 1, high_open=True)
@@ -118,3 +119,6 @@ def _counts(function: str, value: object) -> tuple[Tensor, torch.dtype]:
         )
     from_tensor = isinstance(value, Tensor) and value.is_floating_point()
     return counts, counts.dtype if from_tensor else torch.get_default_dtype()
+
+
+helper(class_balanced_weights)

@@ -173,6 +173,14 @@ def check_class_scores(function: str, name: str, scores: Tensor, target: Tensor)
     return check_num_classes(function, name, scores)
 
 
+def check_signed_target(function: str, name: str, scores: Tensor, target: Tensor) -> None:
+    r"""Floating-point `scores` named `name` and a `target` of their shape, floating point or a
+    signed integer (labels $\pm 1$, whose values `check_plus_minus_one` checks)."""
+    check_floating(function, name, scores)
+    check_signed_labels(function, "target", target)
+    check_same_shape(function, "target", target, name, scores)
+
+
 def check_embeddings(function: str, **embeddings: Tensor) -> None:
     """Floating-point (N, D) embeddings, all of the first one's shape and dtype."""
     for name, tensor in embeddings.items():
@@ -195,7 +203,12 @@ def check_class_weight(function: str, name: str, weight: Tensor, num_classes: in
 
 
 def check_class_indices(
-    function: str, target: Tensor, num_classes: int, ignore_index: int | None
+    function: str,
+    target: Tensor,
+    num_classes: int,
+    ignore_index: int | None,
+    *,
+    name: str = "target",
 ) -> bool:
     """Value check: every label is in [0, C) or equals `ignore_index`.
 
@@ -220,7 +233,7 @@ def check_class_indices(
         allowed = f"in [0, {num_classes})"
         if ignore_index is not None:
             allowed += f" or equal to ignore_index={ignore_index}"
-        raise ValueError(f"{function}: target must hold class indices {allowed}, got {value}")
+        raise ValueError(f"{function}: {name} must hold class indices {allowed}, got {value}")
     return False
 
 

@@ -28,9 +28,11 @@ from deeplossdive._kernels import kernel_mode, triton_available
 from deeplossdive.functional import (
     dice_loss,
     focal_loss,
+    generalized_dice_loss,
     jaccard_loss,
     sigmoid_dice_loss,
     sigmoid_focal_loss,
+    sigmoid_generalized_dice_loss,
     sigmoid_jaccard_loss,
     sigmoid_tversky_loss,
     tversky_loss,
@@ -230,6 +232,31 @@ def test_softmax_overlap_kernel_saturated_logits_stay_finite() -> None:
     logits, target = class_inputs((2, 3, 4, 5), torch.float32, seed=6)
     saturated = torch.where(logits > 0, 100.0, -100.0)
     assert_paths_agree(jaccard_loss, saturated, target, rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("include_background", [True, False])
+def test_generalized_dice_kernel_with_absent_classes(
+    dtype: torch.dtype, include_background: bool
+) -> None:
+    """The class volumes TP + FN of the kernel are exactly 0 for an absent class, as on the
+    PyTorch path: the same weights, hence the same values and gradients."""
+    logits, target = class_inputs((3, 4, 5, 6), dtype, seed=7)
+    target[0] = torch.where(target[0] == 3, 0, target[0])  # class 3 absent from image 0
+    target[1] = 0  # image 1: background only
+    target[2, 0] = -100
+    with kernel_mode("always"):
+        stats = softmax_statistics("f", logits, target, include_background=True, ignore_index=-100)
+    volume = stats.tp + stats.fn
+    assert (volume[0, 3] == 0).all()
+    assert (volume[1, 1:] == 0).all()
+    rtol, atol = TOL[dtype]
+    options = {"include_background": include_background, "reduction": "none"}
+    assert_paths_agree(generalized_dice_loss, logits, target, rtol=rtol, atol=atol, **options)
+    masks, truth = mask_inputs((3, 4, 5, 6), dtype, soft=True, seed=8)
+    truth[0, 3] = 0.0
+    truth[1] = 0.0
+    assert_paths_agree(sigmoid_generalized_dice_loss, masks, truth, rtol=rtol, atol=atol)
 
 
 # --- sigmoid overlap -----------------------------------------------------------------------------

@@ -9,6 +9,8 @@ real pages, without a full build: its `on_config` fills the navigation's Losses 
   (`describe(...)` in its loss file), and is rendered (`:::`) on a page of docs/losses/, as is
   its module;
 - every loss page is in the navigation, under the family its functions declare;
+- every loss page has a leaf in the home page's flowchart (`describe(..., chart=Leaf(...))`),
+  under a branch of `CHART` in docs/hooks/flowchart.py;
 - its plot renders (finite loss and gradient on the whole sweep, one SVG per theme);
 - its page yields a notebook that nbformat validates, installs the package from the configured
   repository, and holds every ```python block of the page (as sybil collects them), in order;
@@ -41,11 +43,12 @@ sys.path.insert(0, str(ROOT / "docs" / "hooks"))
 
 import catalogue  # noqa: E402  (docs/hooks is not a package)
 import deep_dive  # noqa: E402
+import flowchart  # noqa: E402
 import plots  # noqa: E402
 
-from deeplossdive._about import ABOUT, loss_functions  # noqa: E402
+from deeplossdive._about import ABOUT, losses_of  # noqa: E402
 
-FUNCTIONS = loss_functions()
+FUNCTIONS = losses_of(deeplossdive.functional.__all__)
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +88,16 @@ def test_every_loss_page_is_in_the_navigation_under_its_family(config: MkDocsCon
         functions = deep_dive._functions(page.read_text(encoding="utf-8"))
         family = ABOUT[functions[0]].family
         assert uri in sections.get(family, []), f"{uri} is not in the navigation under {family}"
+
+
+def test_every_loss_page_has_a_leaf_in_the_flowchart(files: Files) -> None:
+    """The leaves resolve to branches of `CHART` (in their declared order), lead to loss pages,
+    and every loss page has one."""
+    missing, left_out = deep_dive.flowchart_gaps()
+    assert not missing, f"flowchart leaves on no loss page: {missing}"
+    assert not left_out, f"loss pages without a leaf (`describe(..., chart=Leaf(...))`): {left_out}"
+    outputs = [output.label for task in flowchart.tree() for output in task.outputs]
+    assert outputs == [output for outputs in flowchart.CHART.values() for output in outputs]
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)

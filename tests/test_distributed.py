@@ -32,14 +32,17 @@ from typing import Any
 import pytest
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.multiprocessing.spawn import start_processes
 from torch.nn.parallel import DistributedDataParallel
 
 from deeplossdive.functional import (
+    clip_loss,
     dice_loss,
     jaccard_loss,
     nt_xent_loss,
+    siglip_loss,
     sigmoid_dice_loss,
     sigmoid_jaccard_loss,
     sigmoid_tversky_loss,
@@ -47,15 +50,18 @@ from deeplossdive.functional import (
     tversky_loss,
 )
 from deeplossdive.nn import (
+    ClipLoss,
     DiceLoss,
     JaccardLoss,
     NTXentLoss,
+    SigLipLoss,
     SigmoidDiceLoss,
     SigmoidJaccardLoss,
     SigmoidTverskyLoss,
     SupervisedContrastiveLoss,
     TverskyLoss,
 )
+from tests.oracles import clip as clip_oracles
 
 WORLD_SIZE = 2
 SPAWN_TIMEOUT_S = 120.0
@@ -119,6 +125,21 @@ def _views() -> tuple[Tensor, Tensor]:
     return z1, z2
 
 
+def _image_text() -> tuple[Tensor, Tensor]:
+    gen = torch.Generator().manual_seed(6)
+    base = torch.randn(8, 5, generator=gen, dtype=torch.float64)
+    images = 3 * base + torch.randn(8, 5, generator=gen, dtype=torch.float64)
+    texts = base + 0.5 * torch.randn(8, 5, generator=gen, dtype=torch.float64)
+    return images, texts
+
+
+# CLIP and SigLIP with their scale (and bias) as tensors that require grad, as when learned.
+IMAGE_TEXT: dict[str, tuple[LossFn, dict[str, Any]]] = {
+    "clip": (clip_loss, {"logit_scale": 1 / 0.07}),
+    "siglip": (siglip_loss, {"logit_scale": 10.0, "logit_bias": -10.0}),
+}
+
+
 def _labelled() -> tuple[Tensor, Tensor]:
     gen = torch.Generator().manual_seed(4)
     embeddings = torch.randn(8, 5, generator=gen, dtype=torch.float64)
@@ -164,6 +185,85 @@ def _compare(
         for part, whole in zip(local[:num_differentiable], full[:num_differentiable], strict=True)
     ]
     return value, max(grads)
+
+
+def _learned(values: dict[str, Any]) -> dict[str, Tensor]:
+    return {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in values.items()}
+
+
+def _compare_learned(
+    rank: int,
+    fn: LossFn,
+    inputs: tuple[Tensor, ...],
+    split: tuple[int, ...],
+    learned: dict[str, Any],
+    **options: Any,
+) -> tuple[float, float]:
+    """`_compare` with tensor hyperparameters that require grad (a learned scale and bias),
+    replicated on every rank as DDP keeps a parameter: their gradients summed over the ranks
+    and divided by W (DDP's average) must be the single-process ones."""
+    full, whole_scalars = [t.clone().requires_grad_() for t in inputs], _learned(learned)
+    reference = fn(*full, **whole_scalars, **options)
+    torch.autograd.backward(reference)
+    lo, hi = split[rank], split[rank + 1]
+    local, scalars = [t[lo:hi].clone().requires_grad_() for t in inputs], _learned(learned)
+    loss = fn(*local, distributed=True, **scalars, **options)
+    torch.autograd.backward(loss)
+    grads = [
+        _max_abs(_grad(part) / WORLD_SIZE, _grad(whole)[lo:hi])
+        for part, whole in zip(local, full, strict=True)
+    ]
+    for name, scalar in scalars.items():
+        averaged = _grad(scalar).clone()
+        dist.all_reduce(averaged)
+        grads.append(_max_abs(averaged / WORLD_SIZE, _grad(whole_scalars[name])))
+    return abs(loss.item() - reference.item()), max(grads)
+
+
+def _image_text_compare(
+    rank: int, name: str, split: tuple[int, ...] = CONTRASTIVE_SPLIT, **options: Any
+) -> tuple[float, float]:
+    """`_compare` of CLIP or SigLIP on the image-text batch, scale and bias as floats."""
+    fn, learned = IMAGE_TEXT[name]
+    return _compare(rank, fn, _image_text(), split, num_differentiable=2, **learned, **options)
+
+
+def _open_clip_difference(
+    rank: int, name: str, split: tuple[int, ...], **open_clip_options: Any
+) -> tuple[float, float]:
+    """Ours against OpenCLIP's distributed loss (features normalised first, as its model does):
+    the mean over the ranks of OpenCLIP's per-rank values is our value; the gradients of each
+    rank's embeddings are equal rank by rank (both are those of the sum of the ranks' losses),
+    and those of the scale and bias once summed over the ranks, as DDP does (with
+    `local_loss=False` OpenCLIP's every rank computes the whole batch's logits, so its per-rank
+    scale gradients split the total differently)."""
+    fn, learned = IMAGE_TEXT[name]
+    lo, hi = split[rank], split[rank + 1]
+    results = []
+    for ours in (True, False):
+        local = [t[lo:hi].clone().requires_grad_() for t in _image_text()]
+        scalars = _learned(learned)
+        if ours:
+            loss = fn(*local, distributed=True, **scalars)
+        else:
+            theirs = (
+                clip_oracles.open_clip_clip_loss
+                if name == "clip"
+                else clip_oracles.open_clip_siglip_loss
+            )
+            unit = [F.normalize(t, dim=1) for t in local]
+            loss = theirs(
+                *unit, *scalars.values(), rank=rank, world_size=WORLD_SIZE, **open_clip_options
+            )
+        torch.autograd.backward(loss)
+        summed = [_grad(t).clone() for t in scalars.values()]
+        for grad in summed:
+            dist.all_reduce(grad)
+        results.append((loss.detach().clone(), [*(_grad(t) for t in local), *summed]))
+    (ours_value, ours_grads), (their_value, their_grads) = results
+    dist.all_reduce(their_value)
+    grads = [_max_abs(a, b) for a, b in zip(ours_grads, their_grads, strict=True)]
+    return abs(ours_value.item() - their_value.item() / WORLD_SIZE), max(grads)
 
 
 def _as_function(plain: nn.Module, distributed: nn.Module) -> LossFn:
@@ -249,6 +349,27 @@ def _checks(rank: int) -> Iterator[tuple[str, tuple[float, float]]]:
                 temperature=0.5,
             ),
         )
+    image_text = _image_text()
+    for name, (fn, learned) in IMAGE_TEXT.items():
+        for reduction in ("mean", "sum"):
+            yield f"{name}-{reduction}", _image_text_compare(rank, name, reduction=reduction)
+        yield (
+            f"{name}-learned",
+            _compare_learned(rank, fn, image_text, CONTRASTIVE_SPLIT, learned),
+        )
+        yield f"{name}-equal-halves", _image_text_compare(rank, name, (0, 4, 8))
+    # OpenCLIP's ClipLoss(local_loss, gather_with_grad=True) and SigLipLoss(dist_impl) over equal
+    # halves (it assumes equal per-rank batches).
+    for local_loss in (True, False):
+        yield (
+            f"open_clip-clip-local_loss={local_loss}",
+            _open_clip_difference(rank, "clip", (0, 4, 8), local_loss=local_loss),
+        )
+    for dist_impl in ("shift", "gather"):
+        yield (
+            f"open_clip-siglip-{dist_impl}",
+            _open_clip_difference(rank, "siglip", (0, 4, 8), dist_impl=dist_impl),
+        )
     # Equal halves too (the usual DistributedSampler case).
     yield (
         "nt_xent-equal-halves",
@@ -268,12 +389,14 @@ def _checks(rank: int) -> Iterator[tuple[str, tuple[float, float]]]:
         "SigmoidJaccardLoss": (SigmoidJaccardLoss, (sigmoid_logits, sigmoid_target), OVERLAP_SPLIT),
         "SigmoidTverskyLoss": (SigmoidTverskyLoss, (sigmoid_logits, sigmoid_target), OVERLAP_SPLIT),
         "NTXentLoss": (NTXentLoss, views, CONTRASTIVE_SPLIT),
+        "ClipLoss": (ClipLoss, image_text, CONTRASTIVE_SPLIT),
+        "SigLipLoss": (SigLipLoss, image_text, CONTRASTIVE_SPLIT),
         "SupervisedContrastiveLoss": (SupervisedContrastiveLoss, labelled, CONTRASTIVE_SPLIT),
     }
     for name, (module, inputs, split) in modules.items():
         extra = {"aggregation": "batch"} if inputs[0].dim() == 4 else {}
         call = _as_function(module(**extra), module(distributed=True, **extra))
-        num_differentiable = 2 if name == "NTXentLoss" else 1
+        num_differentiable = 2 if name in ("NTXentLoss", "ClipLoss", "SigLipLoss") else 1
         yield (
             f"module-{name}",
             _compare(rank, call, inputs, split, num_differentiable=num_differentiable),
@@ -355,6 +478,8 @@ def _checks(rank: int) -> Iterator[tuple[str, tuple[float, float]]]:
             distributed=False,
         ),
     )
+    for name in IMAGE_TEXT:
+        yield f"local-{name}", _image_text_compare(rank, name, distributed=False)
 
 
 def _worker(rank: int, port: int, out_dir: str) -> None:
@@ -423,6 +548,14 @@ def _names(local: bool) -> list[str]:
     contrastive = [
         f"{n}-{r}" for r in ("mean", "sum") for n in ("nt_xent", "supervised_contrastive")
     ] + ["nt_xent-equal-halves", "supervised_contrastive-equal-halves"]
+    image_text = [
+        f"{n}-{c}" for n in IMAGE_TEXT for c in ("mean", "sum", "learned", "equal-halves")
+    ] + [
+        "open_clip-clip-local_loss=True",
+        "open_clip-clip-local_loss=False",
+        "open_clip-siglip-shift",
+        "open_clip-siglip-gather",
+    ]
     modules = [
         f"module-{n}"
         for n in (
@@ -434,6 +567,8 @@ def _names(local: bool) -> list[str]:
             "SigmoidTverskyLoss",
             "NTXentLoss",
             "SupervisedContrastiveLoss",
+            "ClipLoss",
+            "SigLipLoss",
         )
     ]
     ddp = ["ddp-dice-batch", "ddp-nt_xent", "ddp-supervised_contrastive"]
@@ -444,8 +579,10 @@ def _names(local: bool) -> list[str]:
         "local-sigmoid_dice-batch",
         "local-nt_xent",
         "local-supervised_contrastive",
+        "local-clip",
+        "local-siglip",
     ]
-    return bugs if local else overlap + contrastive + modules + ddp
+    return bugs if local else overlap + contrastive + image_text + modules + ddp
 
 
 def test_every_check_ran(results: dict[str, tuple[float, float]]) -> None:
@@ -490,6 +627,8 @@ CASES: list[tuple[str, LossFn, Callable[[], tuple[Tensor, ...]], int]] = [
     *((name, fn, _sigmoid_batch, 1) for name, fn in SIGMOID.items()),
     ("nt_xent", nt_xent_loss, _views, 2),
     ("supervised_contrastive", supervised_contrastive_loss, _labelled, 1),
+    ("clip", clip_loss, _image_text, 2),
+    ("siglip", siglip_loss, _image_text, 2),
 ]
 
 
@@ -541,7 +680,10 @@ LOSSES_AND_MODULES: list[tuple[str, Callable[..., object]]] = [
         "supervised_contrastive_loss",
         lambda: supervised_contrastive_loss(*_labelled(), reduction="none", distributed=True),
     ),
+    ("clip_loss", lambda: clip_loss(*_image_text(), reduction="none", distributed=True)),
+    ("siglip_loss", lambda: siglip_loss(*_image_text(), reduction="none", distributed=True)),
     ("DiceLoss", lambda: DiceLoss(reduction="none", distributed=True)),
+    ("ClipLoss", lambda: ClipLoss(reduction="none", distributed=True)),
     ("SigmoidJaccardLoss", lambda: SigmoidJaccardLoss(reduction="none", distributed=True)),
     ("NTXentLoss", lambda: NTXentLoss(reduction="none", distributed=True)),
     (

@@ -59,7 +59,6 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 import deeplossdive.functional
 import deeplossdive.nn
-from deeplossdive._about import loss_functions
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE_ENV = "DEEPLOSSDIVE_SITE"
@@ -418,7 +417,7 @@ DIRECTIVE = re.compile(r"^:::\s+(deeplossdive\.(?:functional|nn)\.\w+)\s*$", re.
 
 
 def public_losses() -> list[str]:
-    functions = [f"deeplossdive.functional.{name}" for name in loss_functions()]
+    functions = [f"deeplossdive.functional.{name}" for name in deeplossdive.functional.__all__]
     modules = [f"deeplossdive.nn.{name}" for name in deeplossdive.nn.__all__ if name != "Loss"]
     return functions + modules
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from deeplossdive._about import COSINE, Plot, describe, each
+from deeplossdive._about import COSINE, Leaf, Plot, describe, each
 from deeplossdive._reduction import Reduction, check_reduction
 from deeplossdive._validation import POSITIVE_FINITE, check_distributed_reduction, check_interval
 
@@ -58,6 +58,7 @@ def _describe(
     task: str,
     setup: str,
     anchor_loss: Callable[[float, Tensor], Tensor],
+    chart: Leaf,
 ) -> None:
     """The catalogue entry of a contrastive loss of a batch: `anchor_loss(temperature, c)`, the
     loss of one anchor whose positive is at cosine `c`, at three temperatures."""
@@ -66,5 +67,6 @@ def _describe(
         function,
         family="Metric learning",
         task=task,
+        chart=chart,
         plot=Plot(COSINE, setup, curves, points=61),
     )

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from deeplossdive._about import Axis, Curve, Plot, describe
+from deeplossdive._about import Axis, Curve, Leaf, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -185,4 +185,5 @@ describe(
             "negative, γ− = 4, m = 0.05": _one_label(0.0),
         },
     ),
+    chart=Leaf("Binary or multi-label", "one logit per label", "many negatives per sample", rank=3),
 )

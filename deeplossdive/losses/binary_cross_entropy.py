@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from deeplossdive._about import Axis, Curve, Plot, describe
+from deeplossdive._about import Axis, Curve, Leaf, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import compute_dtype
 from deeplossdive._reduction import Reduction, check_reduction, weighted_mean
@@ -115,12 +115,7 @@ def _as(tensor: Tensor, dtype: torch.dtype) -> Tensor:
 
 
 def binary_cross_entropy(
-    probs: Tensor,
-    target: Tensor,
-    /,
-    *,
-    weight: Tensor | None = None,
-    reduction: Reduction = "mean",
+    probs: Tensor, target: Tensor, /, *, weight: Tensor | None = None, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Binary cross-entropy of probabilities $p \in [0, 1]$ against targets $t \in [0, 1]$.
 
@@ -342,6 +337,7 @@ describe(
         "A predicted probability $p$ against a hard target 1 and a soft target 0.7.",
         {"t = 1": _bce(1.0), "t = 0.7": _bce(0.7)},
     ),
+    chart=Leaf("Binary or multi-label", "probabilities"),
 )
 describe(
     binary_cross_entropy_with_logits,
@@ -353,4 +349,5 @@ describe(
         "Target $t = 1$, so the margin $y \\cdot x$ with $y = 2t - 1$ is the logit $x$.",
         {"pos_weight = None": _bce_with_logits(None), "pos_weight = 4": _bce_with_logits(4.0)},
     ),
+    chart=Leaf("Binary or multi-label", "one logit per label", "start here", rank=1),
 )

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from deeplossdive._about import Axis, Curve, Plot, describe
+from deeplossdive._about import Axis, Curve, Leaf, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -75,12 +75,7 @@ def _centre_penalty(
 
 
 def generalized_box_iou_loss(
-    boxes1: Tensor,
-    boxes2: Tensor,
-    /,
-    *,
-    eps: float = 1e-7,
-    reduction: Reduction = "none",
+    boxes1: Tensor, boxes2: Tensor, /, *, eps: float = 1e-7, reduction: Reduction = "none"
 ) -> Tensor:
     r"""Generalized IoU loss of
     [Rezatofighi et al., 2019](https://arxiv.org/abs/1902.09630), as
@@ -140,12 +135,7 @@ def generalized_box_iou_loss(
 
 
 def distance_box_iou_loss(
-    boxes1: Tensor,
-    boxes2: Tensor,
-    /,
-    *,
-    eps: float = 1e-7,
-    reduction: Reduction = "none",
+    boxes1: Tensor, boxes2: Tensor, /, *, eps: float = 1e-7, reduction: Reduction = "none"
 ) -> Tensor:
     r"""Distance IoU loss of [Zheng et al., 2020](https://arxiv.org/abs/1911.08287), as
     `torchvision.ops.distance_box_iou_loss`.
@@ -159,22 +149,8 @@ def distance_box_iou_loss(
 
     The centre term pulls the centres together directly, also for disjoint or nested boxes,
     where GIoU's enclosing term moves slowly or not at all. IoU, reductions, dtypes and the
-    absence of a host sync as in
+    absence of a host sync, the arguments, the shape of the result and the errors as in
     [`generalized_box_iou_loss`][deeplossdive.functional.generalized_box_iou_loss].
-
-    Args:
-        boxes1: Predicted boxes $(\dots, 4)$ as $(x_1, y_1, x_2, y_2)$, floating point.
-        boxes2: Target boxes, the shape of `boxes1`, floating point.
-        eps: Added to the denominators, a finite $\varepsilon > 0$.
-        reduction: `"none"` (the default), `"mean"` or `"sum"`.
-
-    Returns:
-        The loss: shape of `boxes1` without its last dimension for `"none"`, a scalar otherwise.
-
-    Raises:
-        TypeError: `boxes1` or `boxes2` is not floating point.
-        ValueError: As for
-            [`generalized_box_iou_loss`][deeplossdive.functional.generalized_box_iou_loss].
 
     Examples:
         A unit square against the same square shifted by 1 (touching):
@@ -205,12 +181,7 @@ def _angle(width: Tensor, height: Tensor) -> Tensor:
 
 
 def complete_box_iou_loss(
-    boxes1: Tensor,
-    boxes2: Tensor,
-    /,
-    *,
-    eps: float = 1e-7,
-    reduction: Reduction = "none",
+    boxes1: Tensor, boxes2: Tensor, /, *, eps: float = 1e-7, reduction: Reduction = "none"
 ) -> Tensor:
     r"""Complete IoU loss of [Zheng et al., 2020](https://arxiv.org/abs/1911.08287), as
     `torchvision.ops.complete_box_iou_loss`.
@@ -226,23 +197,9 @@ def complete_box_iou_loss(
     with $\operatorname{sg}$ stopping the gradient (as torchvision computes $\alpha$ under
     `torch.no_grad()`). $\arctan(w/h)$ is computed as `atan2(w, h)`, so a zero-height box has
     the angle $\pi/2$, a point box the angle 0, and values and gradients stay finite where
-    torchvision's $w / h$ is infinite or NaN. IoU, reductions, dtypes and the absence of a host
-    sync as in
+    torchvision's $w / h$ is infinite or NaN. IoU, reductions, dtypes, the absence of a host
+    sync, the arguments, the shape of the result and the errors as in
     [`generalized_box_iou_loss`][deeplossdive.functional.generalized_box_iou_loss].
-
-    Args:
-        boxes1: Predicted boxes $(\dots, 4)$ as $(x_1, y_1, x_2, y_2)$, floating point.
-        boxes2: Target boxes, the shape of `boxes1`, floating point.
-        eps: Added to the denominators, a finite $\varepsilon > 0$.
-        reduction: `"none"` (the default), `"mean"` or `"sum"`.
-
-    Returns:
-        The loss: shape of `boxes1` without its last dimension for `"none"`, a scalar otherwise.
-
-    Raises:
-        TypeError: `boxes1` or `boxes2` is not floating point.
-        ValueError: As for
-            [`generalized_box_iou_loss`][deeplossdive.functional.generalized_box_iou_loss].
 
     Examples:
         A $2 \times 1$ box on a unit square, with the same centre:
@@ -309,12 +266,13 @@ def _box_offset(function: Callable[..., Tensor], height: float = 1.0) -> Curve:
     return loss
 
 
-def _describe(function: Callable[..., Tensor]) -> None:
+def _describe(function: Callable[..., Tensor], note: str, rank: int) -> None:
     describe(
         function,
         family="Regression",
         task="Box regression (detection)",
         torch=f"— (`torchvision.ops.{function.__name__}`)",
+        chart=Leaf("Localize objects", "boxes (x1, y1, x2, y2)", note, rank),
         plot=Plot(
             Axis("$x_1$", (-3.0, 3.0), "$x_1$"),
             "A predicted box of width 1, its left edge at $x_1$ (moved with it), against the "
@@ -324,6 +282,6 @@ def _describe(function: Callable[..., Tensor]) -> None:
     )
 
 
-_describe(generalized_box_iou_loss)
-_describe(distance_box_iou_loss)
-_describe(complete_box_iou_loss)
+_describe(generalized_box_iou_loss, "start here", rank=1)
+_describe(distance_box_iou_loss, "centres apart", rank=2)
+_describe(complete_box_iou_loss, "aspect ratio too", rank=3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from deeplossdive._about import Axis, Curve, Plot, describe
+from deeplossdive._about import Axis, Curve, Leaf, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -20,13 +20,7 @@ from deeplossdive._validation import (
 
 
 def contrastive_loss(
-    x1: Tensor,
-    x2: Tensor,
-    target: Tensor,
-    /,
-    *,
-    margin: float = 1.0,
-    reduction: Reduction = "mean",
+    x1: Tensor, x2: Tensor, target: Tensor, /, *, margin: float = 1.0, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Contrastive loss of [Hadsell, Chopra & LeCun, 2006](https://doi.org/10.1109/CVPR.2006.100).
 
@@ -126,4 +120,5 @@ describe(
         "A pair of embeddings at Euclidean distance $d$, margin 1.",
         {"similar (target 1)": _pair_at_distance(1), "dissimilar (target 0)": _pair_at_distance(0)},
     ),
+    chart=Leaf("Learn embeddings", "pairs, same or not", "distances", rank=1),
 )

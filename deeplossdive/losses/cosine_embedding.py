@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from deeplossdive._about import COSINE, Curve, Plot, describe, unit_at_cosine
+from deeplossdive._about import COSINE, Curve, Leaf, Plot, describe, unit_at_cosine
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -151,4 +151,5 @@ describe(
             "target −1, margin 0.5": _pair_at_cosine(-1, margin=0.5),
         },
     ),
+    chart=Leaf("Learn embeddings", "pairs, same or not", "directions only", rank=2),
 )

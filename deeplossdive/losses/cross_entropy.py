@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from deeplossdive._about import P_T, TWO_CLASSES, Axis, Plot, class0, describe, two_class
+from deeplossdive._about import P_T, TWO_CLASSES, Axis, Leaf, Plot, class0, describe, two_class
 from deeplossdive._base import Loss
 from deeplossdive._numerics import LOW_PRECISION
 from deeplossdive._reduction import Reduction, check_reduction, weighted_mean
@@ -321,6 +321,7 @@ describe(
             "label_smoothing = 0.1": two_class(cross_entropy, label_smoothing=0.1),
         },
     ),
+    chart=Leaf("Classify: one class per example", "C logits", "start here", rank=1),
 )
 describe(
     nll_loss,
@@ -332,4 +333,5 @@ describe(
         "Two classes, log-probabilities $(\\log p_t, \\log(1 - p_t))$, target class 0.",
         {"nll_loss": _nll},
     ),
+    chart=Leaf("Classify: one class per example", "C log-probabilities"),
 )

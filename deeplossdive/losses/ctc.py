@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from deeplossdive._about import Axis, Curve, Plot, describe, logit
+from deeplossdive._about import Axis, Curve, Leaf, Plot, describe, logit
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -187,5 +187,8 @@ describe(
         'Classes (blank, a) with probability $p = \\sigma(z)$ of "a" on every frame, target '
         '"a", for $T$ frames: longer inputs have more alignments.',
         {f"T = {frames}": _ctc(frames) for frames in (1, 2, 4, 8)},
+    ),
+    chart=Leaf(
+        "Transcribe sequences", "(T, N, C) log-probabilities, no alignment", "speech, handwriting"
     ),
 )

@@ -4,24 +4,12 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from deeplossdive._about import (
-    OVERLAP,
-    SEGMENTATION_SETUP,
-    Plot,
-    describe,
-    sigmoid_small_object,
-    softmax_small_object,
-)
+from deeplossdive._about import Leaf, describe, sigmoid_overlap_plot, softmax_overlap_plot
 from deeplossdive._base import Loss
 from deeplossdive._reduction import Reduction
 from deeplossdive._validation import NON_NEGATIVE_FINITE
 from deeplossdive.losses._overlap import Aggregation, EmptyPolicy
-from deeplossdive.losses._overlap_pipeline import (
-    Classes,
-    OverlapOptions,
-    Ratio,
-    overlap,
-)
+from deeplossdive.losses._overlap_pipeline import Classes, OverlapOptions, Ratio, overlap
 
 _DICE = Ratio(2.0, 2.0, 1.0, 1.0)
 """The smoothed Dice coefficient: $(2 TP + s) / (2 TP + FP + FN + s)$."""
@@ -219,26 +207,13 @@ describe(
     dice_loss,
     family="Segmentation",
     task="Segmentation (multi-class)",
-    plot=Plot(
-        OVERLAP,
-        SEGMENTATION_SETUP + " Two classes (softmax): the curves differ by whether the "
-        "background class takes part in the mean.",
-        {
-            f"include_background={flag}": softmax_small_object(dice_loss, include_background=flag)
-            for flag in (False, True)
-        },
-    ),
+    plot=softmax_overlap_plot(dice_loss),
+    chart=Leaf("Segment images", "C logits per pixel", "with cross_entropy", rank=1),
 )
 describe(
     sigmoid_dice_loss,
     family="Segmentation",
     task="Segmentation (binary, multi-label)",
-    plot=Plot(
-        OVERLAP,
-        SEGMENTATION_SETUP + " One channel.",
-        {
-            "smooth = 1e-5": sigmoid_small_object(sigmoid_dice_loss),
-            "smooth = 1": sigmoid_small_object(sigmoid_dice_loss, smooth=1.0),
-        },
-    ),
+    plot=sigmoid_overlap_plot(sigmoid_dice_loss),
+    chart=Leaf("Segment images", "a logit per pixel and channel", "binary, multi-label", rank=1),
 )

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from deeplossdive._about import Axis, Curve, Plot, describe, logit
+from deeplossdive._about import Axis, Curve, Leaf, Plot, describe, logit
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import KLReduction, check_kl_reduction, reduce_loss
@@ -214,4 +214,5 @@ describe(
         "$T = 1$; teacher logits $(0, \\log 4)$ (0.8 on class 1 at $T = 1$).",
         {f"T = {t:g}": _distillation(t) for t in (1.0, 2.0, 4.0)},
     ),
+    chart=Leaf("Match a distribution", "student and teacher logits"),
 )

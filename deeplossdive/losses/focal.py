@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from deeplossdive._about import P_T, TWO_CLASSES, Curve, Plot, describe, two_class
+from deeplossdive._about import P_T, TWO_CLASSES, Curve, Leaf, Plot, describe, two_class
 from deeplossdive._base import Loss
 from deeplossdive._kernels import KERNEL_DTYPES, use_kernels
 from deeplossdive._numerics import upcast
@@ -19,14 +19,11 @@ from deeplossdive._validation import (
     NON_NEGATIVE,
     UNIT,
     check_class_indices,
-    check_class_target,
+    check_class_scores,
     check_class_weight,
     check_floating,
     check_in_unit_interval,
-    check_integer,
     check_interval,
-    check_min_ndim,
-    check_num_classes,
     check_same_shape,
 )
 
@@ -60,7 +57,9 @@ def focal_loss(
     Both $\log p_t$ and $\log(1 - p_t) = \operatorname{logsumexp}_{j \ne y_n} x_{n,j} -
     \operatorname{logsumexp}_j x_{n,j}$ are computed in log space, so values and gradients stay
     finite at saturated logits and for $0 < \gamma < 1$. float16 and bfloat16 inputs are computed
-    in float32 and the result is returned in the input dtype.
+    in float32 and the result is returned in the input dtype. `ignore_index`, `reduction` and the
+    shape of the result are those of
+    [`cross_entropy`][deeplossdive.functional.cross_entropy] with class indices.
 
     Args:
         logits: Unnormalised scores, shape $(N, C)$ or $(N, C, d_1, \dots)$, $C \ge 2$.
@@ -68,12 +67,6 @@ def focal_loss(
         gamma: Focusing parameter $\gamma \ge 0$; $\gamma = 0$ is cross-entropy.
         alpha: Optional per-class weights $\alpha_c$, shape $(C)$. A scalar multiplying every
             class would only rescale the loss (a learning-rate factor), so it is not offered.
-        ignore_index: Target value whose elements contribute nothing, neither to the sum nor to
-            the mean's denominator.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Returns:
-        The loss: shape of `target` for `"none"`, a scalar otherwise.
 
     Raises:
         TypeError: `logits` (or `alpha`) is not floating point, or `target` is not integer.
@@ -94,11 +87,7 @@ def focal_loss(
         $0.1192^2 \cdot 0.1269$, about 70 times less than its cross-entropy share.
     """
     fn = "focal_loss"
-    check_floating(fn, "logits", logits)
-    check_integer(fn, "target", target)
-    check_min_ndim(fn, "logits", logits, 2, "(N, C, ...)")
-    check_class_target(fn, "logits", logits, target)
-    num_classes = check_num_classes(fn, "logits", logits)
+    num_classes = check_class_scores(fn, "logits", logits, target)
     check_interval(fn, "gamma", gamma, NON_NEGATIVE)
     check_reduction(fn, reduction)
     if alpha is not None:
@@ -509,6 +498,7 @@ describe(
         TWO_CLASSES + " $\\gamma = 0$ is cross-entropy.",
         {f"γ = {g:g}": two_class(focal_loss, gamma=g) for g in (0.0, 0.5, 1.0, 2.0, 5.0)},
     ),
+    chart=Leaf("Classify: one class per example", "C logits", "many easy examples", rank=2),
 )
 describe(
     sigmoid_focal_loss,
@@ -520,4 +510,5 @@ describe(
         "One logit $z$ with target 1, so that $p_t = \\sigma(z)$; `alpha=None`.",
         {f"γ = {g:g}": _sigmoid_focal(g) for g in (0.0, 1.0, 2.0, 5.0)},
     ),
+    chart=Leaf("Binary or multi-label", "one logit per label", "easy negatives dominate", rank=2),
 )

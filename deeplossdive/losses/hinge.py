@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from deeplossdive._about import MARGIN, Curve, Plot, class0, describe
+from deeplossdive._about import MARGIN, Curve, Leaf, Plot, class0, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -18,11 +18,9 @@ from deeplossdive._validation import (
     check_choice,
     check_class_indices,
     check_class_scores,
-    check_floating,
     check_interval,
     check_plus_minus_one,
-    check_same_shape,
-    check_signed_labels,
+    check_signed_target,
 )
 
 Variant = Literal["weston_watkins", "crammer_singer"]
@@ -87,9 +85,7 @@ def hinge_loss(
         By hand: $\max(0, 1 - 2) = 0$, $1 - 0.5 = 0.5$ and $1 - (-1) = 2$.
     """
     fn = "hinge_loss"
-    check_floating(fn, "scores", scores)
-    check_signed_labels(fn, "target", target)
-    check_same_shape(fn, "target", target, "scores", scores)
+    check_signed_target(fn, "scores", scores, target)
     check_interval(fn, "margin", margin, NON_NEGATIVE)
     check_reduction(fn, reduction)
     check_plus_minus_one(fn, "target", target)
@@ -255,6 +251,7 @@ describe(
         "Label $y = +1$, score $s$, margin 1.",
         {"hinge": _binary(squared=False), "squared=True": _binary(squared=True)},
     ),
+    chart=Leaf("Binary or multi-label", "a score, labels ±1", "a margin classifier", rank=1),
 )
 describe(
     multiclass_hinge_loss,
@@ -270,4 +267,5 @@ describe(
             "weston_watkins, squared": _multiclass("weston_watkins", squared=True),
         },
     ),
+    chart=Leaf("Classify: one class per example", "C logits", "a margin, no probabilities", rank=4),
 )

@@ -4,24 +4,12 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from deeplossdive._about import (
-    OVERLAP,
-    SEGMENTATION_SETUP,
-    Plot,
-    describe,
-    sigmoid_small_object,
-    softmax_small_object,
-)
+from deeplossdive._about import Leaf, describe, sigmoid_overlap_plot, softmax_overlap_plot
 from deeplossdive._base import Loss
 from deeplossdive._reduction import Reduction
 from deeplossdive._validation import NON_NEGATIVE_FINITE
 from deeplossdive.losses._overlap import Aggregation, EmptyPolicy
-from deeplossdive.losses._overlap_pipeline import (
-    Classes,
-    OverlapOptions,
-    Ratio,
-    overlap,
-)
+from deeplossdive.losses._overlap_pipeline import Classes, OverlapOptions, Ratio, overlap
 
 _JACCARD = Ratio(1.0, 1.0, 1.0, 1.0)
 """The smoothed Jaccard index: $(TP + s) / (TP + FP + FN + s)$."""
@@ -43,9 +31,8 @@ def jaccard_loss(
     r"""Soft Jaccard (IoU) loss of the softmax of `logits` against class indices.
 
     With $p = \operatorname{softmax}(x)$ over the classes, $g$ the one-hot target and the soft
-    counts of image $n$ and class $c$ summed over its valid pixels $i$,
-    $TP_{nc} = \sum_i p_{nci}\, g_{nci}$, $FP_{nc} = \sum_i p_{nci} (1 - g_{nci})$ and
-    $FN_{nc} = \sum_i (1 - p_{nci})\, g_{nci}$, the unreduced loss is
+    counts $TP_{nc}$, $FP_{nc}$ and $FN_{nc}$ of image $n$ and class $c$ of
+    [`dice_loss`][deeplossdive.functional.dice_loss], the unreduced loss is
 
     $$
     \ell_{nc} = 1 - \frac{TP_{nc} + s}{TP_{nc} + FP_{nc} + FN_{nc} + s},
@@ -57,52 +44,11 @@ def jaccard_loss(
     $J = D / (2 - D)$ with $D$ the Dice coefficient, so the two losses rank single predictions
     alike; they differ in how they weigh entries against each other in a mean.
 
-    - `aggregation="batch"` sums $TP$, $FP$ and $FN$ over the images before the ratio: one
-      $\ell_c$ per class.
-    - An entry whose target and prediction are both empty, $TP + FP + FN = 0$, has the ratio
-      $0/0$ without smoothing. Its score is set by `empty`: `"one"` (a perfect score, loss 0, the
-      limit of the smoothed ratio), `"zero"` (loss 1), or `"ignore"` (left out of the mean).
-      An entry whose target is empty but whose prediction is not gets the smoothed ratio
-      $s / (FP + s)$, a loss of about 1 with a vanishing gradient, unless
-      `empty="ignore_absent"` leaves out every entry with an empty target.
-      An image whose pixels are all `ignore_index` is always left out. The result is never NaN.
-    - `"mean"` averages $\ell$ over the entries kept, `"sum"` adds them; `"none"` returns them
-      all, left-out entries as 0.
-
-    float16 and bfloat16 inputs are computed in float32 and the result is returned in the input
-    dtype.
-
-    Args:
-        logits: Unnormalised scores, shape $(N, C, d_1, \dots)$ or $(N, C)$, $C \ge 2$.
-        target: Class indices in $[0, C)$ or `ignore_index`, shape $(N, d_1, \dots)$.
-        smooth: $s \ge 0$, added to the numerator and the denominator. The default $10^{-5}$
-            makes the ratio continuous at an empty entry and is negligible for any mask of a
-            pixel or more.
-        include_background: Whether class 0 takes part; `False` drops it from the output and
-            the mean ($C' = C - 1$).
-        aggregation: `"per_image"` (a ratio per image and class) or `"batch"` (counts summed
-            over the images, a ratio per class).
-        ignore_index: Target value whose pixels contribute to no count.
-        empty: Score of an entry with empty target and empty prediction: `"one"`, `"zero"` or
-            `"ignore"`; or `"ignore_absent"`: leave out every entry whose target is empty,
-            whatever is predicted.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-        distributed: Compute the loss of the global batch of a `torch.distributed` process
-            group, on every rank: `"batch"` sums the counts over the ranks before the ratio,
-            `"per_image"` averages over the images of every rank. The value is that of one
-            process given the concatenated batch, and DDP's averaging of the gradients makes
-            them that process's too (the "Losses under DDP" guide). Only `"mean"` and `"sum"`;
-            outside a process group (or with one process) the ordinary loss.
-
-    Returns:
-        The loss: shape $(N, C')$ for `"none"` with `"per_image"`, $(C')$ for `"none"` with
-        `"batch"`, a scalar otherwise.
-
-    Raises:
-        TypeError: `logits` is not floating point, or `target` is not integer.
-        ValueError: Shapes disagree, $C < 2$, `smooth` negative or infinite, an unknown
-            `aggregation`, `empty` or `reduction`, `reduction="none"` with `distributed=True`, or
-            (with value checks on) a label outside $[0, C)$ that is not `ignore_index`.
+    The arguments (`smooth`, `include_background`, `aggregation`, `ignore_index`, `empty`,
+    `reduction`, `distributed`), the entries left out, the shapes, the dtypes and the errors
+    are those of [`dice_loss`][deeplossdive.functional.dice_loss]. The default
+    `smooth` of $10^{-5}$ makes the ratio continuous at an empty entry and is negligible for any
+    mask of a pixel or more.
 
     Examples:
         One image of four pixels, two classes; the softmax of $\log 3$ and $\log 1$ is
@@ -143,18 +89,10 @@ def sigmoid_jaccard_loss(
     [`sigmoid_dice_loss`][deeplossdive.functional.sigmoid_dice_loss], which make the loss
     smallest at $p = g$ for soft targets too.
 
-    `smooth`, `aggregation`, `empty`, `reduction` and `distributed`, the shapes and the dtype of
-    the result, and what there is not (a background class, `ignore_index`) are those of
+    The arguments (`logits`, `target`, `smooth`, `aggregation`, `empty`, `reduction`,
+    `distributed`), the shapes and the dtype of the result, what there is not (a background
+    class, `ignore_index`) and the errors are those of
     [`sigmoid_dice_loss`][deeplossdive.functional.sigmoid_dice_loss].
-
-    Args:
-        logits: Unnormalised scores, shape $(N, C, d_1, \dots)$ or $(N, C)$; $C = 1$ for a
-            binary mask.
-        target: Targets in $[0, 1]$ (hard or soft), floating point, the shape of `logits`.
-
-    Raises:
-        TypeError: `logits` or `target` is not floating point.
-        ValueError: As for [`sigmoid_dice_loss`][deeplossdive.functional.sigmoid_dice_loss].
 
     Examples:
         One binary mask of four pixels with $p = (0.75, 0.5, 0.5, 0.25)$:
@@ -209,28 +147,13 @@ describe(
     jaccard_loss,
     family="Segmentation",
     task="Segmentation (multi-class)",
-    plot=Plot(
-        OVERLAP,
-        SEGMENTATION_SETUP + " Two classes (softmax): the curves differ by whether the "
-        "background class takes part in the mean.",
-        {
-            f"include_background={flag}": softmax_small_object(
-                jaccard_loss, include_background=flag
-            )
-            for flag in (False, True)
-        },
-    ),
+    plot=softmax_overlap_plot(jaccard_loss),
+    chart=Leaf("Segment images", "C logits per pixel", "IoU is the metric", rank=3),
 )
 describe(
     sigmoid_jaccard_loss,
     family="Segmentation",
     task="Segmentation (binary, multi-label)",
-    plot=Plot(
-        OVERLAP,
-        SEGMENTATION_SETUP + " One channel.",
-        {
-            "smooth = 1e-5": sigmoid_small_object(sigmoid_jaccard_loss),
-            "smooth = 1": sigmoid_small_object(sigmoid_jaccard_loss, smooth=1.0),
-        },
-    ),
+    plot=sigmoid_overlap_plot(sigmoid_jaccard_loss),
+    chart=Leaf("Segment images", "a logit per pixel and channel", "IoU is the metric", rank=3),
 )

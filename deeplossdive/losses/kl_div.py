@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from deeplossdive._about import Axis, Curve, Plot, describe, logit
+from deeplossdive._about import Axis, Curve, Leaf, Plot, describe, logit
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import KLReduction, check_kl_reduction, reduce_loss
@@ -153,4 +153,5 @@ describe(
         "$q_1 = \\sigma(z)$; the target $p = (1 - p_1, p_1)$. Summed over the classes.",
         {"p_1 = 0.8": _kl(0.8), "p_1 = 0.5": _kl(0.5)},
     ),
+    chart=Leaf("Match a distribution", "log-probabilities", "soft targets"),
 )

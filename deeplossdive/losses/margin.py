@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from deeplossdive._about import MARGIN, Axis, Curve, Plot, describe
+from deeplossdive._about import MARGIN, Axis, Curve, Leaf, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -25,6 +25,7 @@ from deeplossdive._validation import (
     check_probability_values,
     check_same_shape,
     check_signed_labels,
+    check_signed_target,
     check_zero_one_labels,
     check_zero_one_labels_dtype,
 )
@@ -98,13 +99,7 @@ def margin_ranking_loss(
     return reduce_loss(loss, reduction).to(input1.dtype)
 
 
-def soft_margin_loss(
-    input: Tensor,
-    target: Tensor,
-    /,
-    *,
-    reduction: Reduction = "mean",
-) -> Tensor:
+def soft_margin_loss(input: Tensor, target: Tensor, /, *, reduction: Reduction = "mean") -> Tensor:
     r"""Soft margin loss: the logistic loss for labels $\pm 1$, as in `torch.nn.SoftMarginLoss`
     (the smooth margin loss of [Zhang, 2004](https://doi.org/10.1214/aos/1079120130)).
 
@@ -146,9 +141,7 @@ def soft_margin_loss(
         $\log(1 + e^{100}) = 100$ to float32 precision.
     """
     fn = "soft_margin_loss"
-    check_floating(fn, "input", input)
-    check_signed_labels(fn, "target", target)
-    check_same_shape(fn, "target", target, "input", input)
+    check_signed_target(fn, "input", input, target)
     check_reduction(fn, reduction)
     check_plus_minus_one(fn, "target", target)
     x = upcast(input)
@@ -157,12 +150,7 @@ def soft_margin_loss(
 
 
 def hinge_embedding_loss(
-    input: Tensor,
-    target: Tensor,
-    /,
-    *,
-    margin: float = 1.0,
-    reduction: Reduction = "mean",
+    input: Tensor, target: Tensor, /, *, margin: float = 1.0, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Hinge embedding loss: a loss on *distances* between the two embeddings of a pair, as in
     `torch.nn.HingeEmbeddingLoss` (the margin form of
@@ -215,9 +203,7 @@ def hinge_embedding_loss(
         $\max(0, 1 - 0.5) = 0.5$ and $\max(0, 1 - 2) = 0$.
     """
     fn = "hinge_embedding_loss"
-    check_floating(fn, "input", input)
-    check_signed_labels(fn, "target", target)
-    check_same_shape(fn, "target", target, "input", input)
+    check_signed_target(fn, "input", input, target)
     check_interval(fn, "margin", margin, NON_NEGATIVE)
     check_reduction(fn, reduction)
     check_plus_minus_one(fn, "target", target)
@@ -303,11 +289,7 @@ def multilabel_soft_margin_loss(
 
 
 def multilabel_margin_loss(
-    scores: Tensor,
-    target: Tensor,
-    /,
-    *,
-    reduction: Reduction = "mean",
+    scores: Tensor, target: Tensor, /, *, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Multi-label margin loss: every true class should outscore every other class by 1, as in
     `torch.nn.MultiLabelMarginLoss` (the multi-label hinge of
@@ -459,6 +441,7 @@ describe(
         "A pair with $x_2 = 0$ and $y = 1$: $x_1$ should lead by the margin.",
         {f"margin = {m:g}": _ranking(m) for m in (0.0, 1.0)},
     ),
+    chart=Leaf("Learn embeddings", "two scores, which ranks higher", "ranking"),
 )
 describe(
     soft_margin_loss,
@@ -470,6 +453,7 @@ describe(
         "Label $y = +1$, score $x$.",
         {"soft_margin_loss": _soft_margin},
     ),
+    chart=Leaf("Binary or multi-label", "a score, labels ±1", "a smooth margin", rank=2),
 )
 describe(
     hinge_embedding_loss,
@@ -485,6 +469,7 @@ describe(
             "dissimilar, Δ = 2": _hinge_embedding(-1, margin=2.0),
         },
     ),
+    chart=Leaf("Learn embeddings", "a distance per pair, labels ±1", "similar or not"),
 )
 describe(
     multilabel_soft_margin_loss,
@@ -500,6 +485,7 @@ describe(
             "first class false": _multilabel_soft_margin(0.0),
         },
     ),
+    chart=Leaf("Binary or multi-label", "one logit per label", "averaged over labels", rank=3),
 )
 describe(
     multilabel_margin_loss,
@@ -510,5 +496,8 @@ describe(
         replace(MARGIN, x="$s$", wrt="$s$"),
         "Three classes, scores $(s, 0, 0)$; class 0 is true, and class 1 too in the second curve.",
         {"true: {0}": _multilabel_margin((0,)), "true: {0, 1}": _multilabel_margin((0, 1))},
+    ),
+    chart=Leaf(
+        "Binary or multi-label", "a score per label, lists of labels", "true labels above the rest"
     ),
 )

@@ -6,22 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from deeplossdive._about import unit_at_cosine
+from deeplossdive._about import Leaf, unit_at_cosine
 from deeplossdive._base import Loss
-from deeplossdive._distributed import (
-    all_gather_rows,
-    reduce_over_ranks,
-    row_counts,
-    world_size,
-)
+from deeplossdive._distributed import all_gather_rows, reduce_over_ranks, row_counts, world_size
 from deeplossdive._numerics import compute_dtype
 from deeplossdive._reduction import Reduction, reduce_loss
-from deeplossdive._validation import (
-    POSITIVE_FINITE,
-    check_floating,
-    check_ndim,
-    check_same_shape,
-)
+from deeplossdive._validation import POSITIVE_FINITE, check_floating, check_ndim, check_same_shape
 from deeplossdive.losses._similarity import (
     _check_options,
     _describe,
@@ -182,4 +172,5 @@ _describe(
     "The loss of one anchor whose positive is at cosine $\\cos\\theta$, with two "
     "negatives at right angles to it ($N = 2$ pairs).",
     _anchor_loss,
+    Leaf("Learn embeddings", "two views of each example", "self-supervised"),
 )

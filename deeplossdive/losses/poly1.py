@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from deeplossdive._about import P_T, TWO_CLASSES, Plot, describe, two_class
+from deeplossdive._about import P_T, TWO_CLASSES, Leaf, Plot, describe, two_class
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -19,12 +19,7 @@ from deeplossdive._validation import (
 
 
 def poly1_cross_entropy(
-    logits: Tensor,
-    target: Tensor,
-    /,
-    *,
-    epsilon: float = 1.0,
-    reduction: Reduction = "mean",
+    logits: Tensor, target: Tensor, /, *, epsilon: float = 1.0, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Poly-1 cross-entropy of [Leng et al., 2022](https://arxiv.org/abs/2204.12511) (PolyLoss).
 
@@ -105,4 +100,5 @@ describe(
         TWO_CLASSES + " $\\varepsilon = 0$ is cross-entropy.",
         {f"ε = {e:g}": two_class(poly1_cross_entropy, epsilon=e) for e in (-1.0, 0.0, 1.0, 2.0)},
     ),
+    chart=Leaf("Classify: one class per example", "C logits", "one more knob to tune", rank=3),
 )

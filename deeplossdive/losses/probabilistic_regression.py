@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from deeplossdive._about import RESIDUAL, Axis, Curve, Plot, describe
+from deeplossdive._about import RESIDUAL, Axis, Curve, Leaf, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -279,6 +279,7 @@ describe(
         "minimum is at $\\lambda = y$.",
         {f"y = {y:g}": _poisson(y) for y in (0.0, 1.0, 3.0, 8.0)},
     ),
+    chart=Leaf("Predict a number", "a log-rate per count", "counts"),
 )
 describe(
     gaussian_nll_loss,
@@ -296,4 +297,5 @@ describe(
             "σ² = 4, β = 0.5": _gaussian(4.0, beta=0.5),
         },
     ),
+    chart=Leaf("Predict a number", "a mean and a variance", "learned uncertainty"),
 )

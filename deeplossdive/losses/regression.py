@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from deeplossdive._about import RESIDUAL, RESIDUAL_SETUP, Curve, Plot, describe, residual
+from deeplossdive._about import RESIDUAL, RESIDUAL_SETUP, Curve, Leaf, Plot, describe, residual
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -83,12 +83,7 @@ def _reduce(
 
 
 def mse_loss(
-    input: Tensor,
-    target: Tensor,
-    /,
-    *,
-    weight: Tensor | None = None,
-    reduction: Reduction = "mean",
+    input: Tensor, target: Tensor, /, *, weight: Tensor | None = None, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Mean squared error: the squared residual.
 
@@ -136,12 +131,7 @@ def mse_loss(
 
 
 def l1_loss(
-    input: Tensor,
-    target: Tensor,
-    /,
-    *,
-    weight: Tensor | None = None,
-    reduction: Reduction = "mean",
+    input: Tensor, target: Tensor, /, *, weight: Tensor | None = None, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Mean absolute error: the absolute residual.
 
@@ -152,22 +142,8 @@ def l1_loss(
     Every unit of residual costs the same, so one outlier cannot dominate. The minimiser of
     $\sum_n |c - y_n|$ over a constant $c$ is a median of the $y_n$. The gradient is
     $\operatorname{sign}(x - y)$, with $\operatorname{sign}(0) = 0$ at a perfect prediction, as
-    in torch. Reductions, weights and dtypes as in
-    [`mse_loss`][deeplossdive.functional.mse_loss].
-
-    Args:
-        input: Predictions, any shape, floating point.
-        target: Targets, exactly the shape of `input` (never broadcast), floating point.
-        weight: Optional per-element weights $w \ge 0$, exactly the shape of `input`.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Returns:
-        The loss: shape of `input` for `"none"` ($w \ell$ with weights), a scalar otherwise.
-
-    Raises:
-        TypeError: `input`, `target` or `weight` is not floating point.
-        ValueError: `target` or `weight` does not have the shape of `input`, or an unknown
-            `reduction`.
+    in torch. The arguments, reductions, weights, dtypes, the shape of the result and the errors
+    are those of [`mse_loss`][deeplossdive.functional.mse_loss].
 
     Examples:
         >>> import torch
@@ -210,23 +186,17 @@ def huber_loss(
     The two pieces meet with the same value and slope at $|r| = \delta$; the gradient is $r$
     clipped to $[-\delta, \delta]$. This is `torch.nn.HuberLoss`; it equals $\delta$ times
     [`smooth_l1_loss`][deeplossdive.functional.smooth_l1_loss] with $\beta = \delta$, so the
-    two coincide only at $\delta = \beta = 1$. Reductions, weights and dtypes as in
+    two coincide only at $\delta = \beta = 1$. `input`, `target`, `weight` and `reduction`, the
+    reductions, dtypes and the shape of the result are those of
     [`mse_loss`][deeplossdive.functional.mse_loss].
 
     Args:
-        input: Predictions, any shape, floating point.
-        target: Targets, exactly the shape of `input` (never broadcast), floating point.
         delta: Where the quadratic turns linear, $\delta > 0$ (finite).
-        weight: Optional per-element weights $w \ge 0$, exactly the shape of `input`.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Returns:
-        The loss: shape of `input` for `"none"` ($w \ell$ with weights), a scalar otherwise.
 
     Raises:
-        TypeError: `input`, `target` or `weight` is not floating point.
-        ValueError: `target` or `weight` does not have the shape of `input`, `delta` is not a
-            finite number $> 0$, or an unknown `reduction`.
+        TypeError: As for [`mse_loss`][deeplossdive.functional.mse_loss].
+        ValueError: As for [`mse_loss`][deeplossdive.functional.mse_loss], or `delta` is not a
+            finite number $> 0$.
 
     Examples:
         >>> import torch
@@ -276,22 +246,16 @@ def smooth_l1_loss(
     and $\ell = |r|$ for $\beta = 0$, as in `torch.nn.SmoothL1Loss`. Its slope beyond $\beta$ is
     1 whatever $\beta$, where [`huber_loss`][deeplossdive.functional.huber_loss]'s is $\delta$:
     $\operatorname{Huber}_\delta = \delta \cdot \operatorname{SmoothL1}_{\beta = \delta}$.
-    Reductions, weights and dtypes as in [`mse_loss`][deeplossdive.functional.mse_loss].
+    `input`, `target`, `weight` and `reduction`, the reductions, dtypes and the shape of the
+    result are those of [`mse_loss`][deeplossdive.functional.mse_loss].
 
     Args:
-        input: Predictions, any shape, floating point.
-        target: Targets, exactly the shape of `input` (never broadcast), floating point.
         beta: Width of the quadratic zone, a finite $\beta \ge 0$; $\beta = 0$ is L1.
-        weight: Optional per-element weights $w \ge 0$, exactly the shape of `input`.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Returns:
-        The loss: shape of `input` for `"none"` ($w \ell$ with weights), a scalar otherwise.
 
     Raises:
-        TypeError: `input`, `target` or `weight` is not floating point.
-        ValueError: `target` or `weight` does not have the shape of `input`, `beta` is not a
-            finite number $\ge 0$, or an unknown `reduction`.
+        TypeError: As for [`mse_loss`][deeplossdive.functional.mse_loss].
+        ValueError: As for [`mse_loss`][deeplossdive.functional.mse_loss], or `beta` is not a
+            finite number $\ge 0$.
 
     Examples:
         >>> import torch
@@ -318,12 +282,7 @@ def smooth_l1_loss(
 
 
 def log_cosh_loss(
-    input: Tensor,
-    target: Tensor,
-    /,
-    *,
-    weight: Tensor | None = None,
-    reduction: Reduction = "mean",
+    input: Tensor, target: Tensor, /, *, weight: Tensor | None = None, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Log-cosh loss: $\log\cosh$ of the residual, smooth everywhere.
 
@@ -342,22 +301,9 @@ def log_cosh_loss(
     $\log(1 + 2\sinh^2(r/2))$ for $|r| < 1$, which keeps full relative precision near 0 where the
     first form cancels; values and gradients are finite at $|r| = 1000$ in float32 and float16.
     The gradient $\tanh(x - y)$ is written by hand from the one saved residual: first
-    derivatives only (a second one raises an error). Reductions, weights and dtypes as in
+    derivatives only (a second one raises an error). The arguments, reductions, weights, dtypes,
+    the shape of the result and the errors are those of
     [`mse_loss`][deeplossdive.functional.mse_loss].
-
-    Args:
-        input: Predictions, any shape, floating point.
-        target: Targets, exactly the shape of `input` (never broadcast), floating point.
-        weight: Optional per-element weights $w \ge 0$, exactly the shape of `input`.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Returns:
-        The loss: shape of `input` for `"none"` ($w \ell$ with weights), a scalar otherwise.
-
-    Raises:
-        TypeError: `input`, `target` or `weight` is not floating point.
-        ValueError: `target` or `weight` does not have the shape of `input`, or an unknown
-            `reduction`.
 
     Examples:
         >>> import torch
@@ -402,22 +348,17 @@ def quantile_loss(
     prediction interval. $q = 0.5$ is half the L1 loss. At $r = 0$ the gradient is 0 (a valid
     subgradient, between the one-sided slopes $-q$ and $1 - q$), as L1's is. The gradient is
     written by hand from the one saved residual: first derivatives only (a second one raises an
-    error). Reductions, weights and dtypes as in [`mse_loss`][deeplossdive.functional.mse_loss].
+    error). `target`, `weight` and `reduction`, the reductions, dtypes and the shape of the
+    result are those of [`mse_loss`][deeplossdive.functional.mse_loss].
 
     Args:
         input: Predictions of the $q$-quantile, any shape, floating point.
-        target: Targets, exactly the shape of `input` (never broadcast), floating point.
         quantile: The quantile level $q$, strictly between 0 and 1.
-        weight: Optional per-element weights $w \ge 0$, exactly the shape of `input`.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-
-    Returns:
-        The loss: shape of `input` for `"none"` ($w \ell$ with weights), a scalar otherwise.
 
     Raises:
-        TypeError: `input`, `target` or `weight` is not floating point.
-        ValueError: `target` or `weight` does not have the shape of `input`, `quantile` is not in
-            $(0, 1)$, or an unknown `reduction`.
+        TypeError: As for [`mse_loss`][deeplossdive.functional.mse_loss].
+        ValueError: As for [`mse_loss`][deeplossdive.functional.mse_loss], or `quantile` is not
+            in $(0, 1)$.
 
     Examples:
         The first prediction is too low by 0.5, the third too high by 3:
@@ -554,33 +495,58 @@ def _describe(
     task: str,
     torch: str,
     curves: dict[str, Curve],
+    chart: Leaf,
     note: str = "",
 ) -> None:
     plot = Plot(RESIDUAL, RESIDUAL_SETUP + note, curves)
-    describe(function, family="Regression", task=task, torch=torch, plot=plot)
+    describe(function, family="Regression", task=task, torch=torch, chart=chart, plot=plot)
 
 
-_describe(mse_loss, "Regression", "`F.mse_loss`", {"mse_loss": residual(mse_loss)})
-_describe(l1_loss, "Regression (median), outliers", "`F.l1_loss`", {"l1_loss": residual(l1_loss)})
+def _value(note: str, rank: int) -> Leaf:
+    """A leaf of the flowchart's "Predict a number: a value per target"."""
+    return Leaf("Predict a number", "a value per target", note, rank)
+
+
 _describe(
-    log_cosh_loss, "Regression with outliers", "—", {"log_cosh_loss": residual(log_cosh_loss)}
+    mse_loss,
+    "Regression",
+    "`F.mse_loss`",
+    {"mse_loss": residual(mse_loss)},
+    _value("start here", 1),
+)
+_describe(
+    l1_loss,
+    "Regression (median), outliers",
+    "`F.l1_loss`",
+    {"l1_loss": residual(l1_loss)},
+    _value("the median", 4),
+)
+_describe(
+    log_cosh_loss,
+    "Regression with outliers",
+    "—",
+    {"log_cosh_loss": residual(log_cosh_loss)},
+    _value("smooth and robust", 5),
 )
 _describe(
     huber_loss,
     "Regression with outliers",
     "`F.huber_loss`",
     {f"δ = {d:g}": residual(huber_loss, delta=d) for d in (0.5, 1.0, 2.0)},
+    _value("outliers", 2),
 )
 _describe(
     smooth_l1_loss,
     "Regression with outliers, box regression",
     "`F.smooth_l1_loss`",
     {f"β = {b:g}": residual(smooth_l1_loss, beta=b) for b in (0.5, 1.0, 2.0)},
+    _value("box regression", 3),
 )
 _describe(
     quantile_loss,
     "Quantile regression, intervals",
     "—",
     {f"q = {q:g}": residual(quantile_loss, quantile=q) for q in (0.1, 0.5, 0.9)},
+    Leaf("Predict a number", "a value per quantile", "prediction intervals"),
     " Left of 0 the prediction is too low (under-prediction).",
 )

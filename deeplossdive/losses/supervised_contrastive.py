@@ -5,14 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from deeplossdive._about import unit_at_cosine
+from deeplossdive._about import Leaf, unit_at_cosine
 from deeplossdive._base import Loss
-from deeplossdive._distributed import (
-    all_gather_rows,
-    reduce_over_ranks,
-    row_counts,
-    world_size,
-)
+from deeplossdive._distributed import all_gather_rows, reduce_over_ranks, row_counts, world_size
 from deeplossdive._numerics import compute_dtype
 from deeplossdive._reduction import Reduction, reduce_loss
 from deeplossdive._validation import (
@@ -183,4 +178,5 @@ _describe(
     "The loss of one anchor whose one positive is at cosine $\\cos\\theta$, with two "
     "negatives (the other label) at right angles to it.",
     _anchor_loss,
+    Leaf("Learn embeddings", "embeddings and labels"),
 )

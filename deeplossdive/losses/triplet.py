@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from deeplossdive._about import Axis, Curve, Plot, describe
+from deeplossdive._about import Axis, Curve, Leaf, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
 from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
@@ -203,4 +203,5 @@ describe(
         "The positive is at distance $d(a, p) = 1$ from the anchor, the negative at $d(a, n)$.",
         {f"margin = {m:g}": _triplet(m) for m in (0.5, 1.0, 2.0)},
     ),
+    chart=Leaf("Learn embeddings", "anchor, positive, negative"),
 )

@@ -7,6 +7,7 @@ from torch import Tensor
 from deeplossdive._about import (
     OVERLAP,
     SEGMENTATION_SETUP,
+    Leaf,
     Plot,
     describe,
     sigmoid_small_object,
@@ -16,12 +17,7 @@ from deeplossdive._base import Loss
 from deeplossdive._reduction import Reduction
 from deeplossdive._validation import NON_NEGATIVE_FINITE, POSITIVE_FINITE, check_interval
 from deeplossdive.losses._overlap import Aggregation, EmptyPolicy
-from deeplossdive.losses._overlap_pipeline import (
-    Classes,
-    OverlapOptions,
-    Ratio,
-    overlap,
-)
+from deeplossdive.losses._overlap_pipeline import Classes, OverlapOptions, Ratio, overlap
 
 
 def _tversky(function: str, alpha: float, beta: float, gamma: float) -> tuple[Ratio, float]:
@@ -60,9 +56,8 @@ def tversky_loss(
     r"""(Focal) Tversky loss of the softmax of `logits` against class indices, per (image, class).
 
     With $p = \operatorname{softmax}(x)$ over the classes, $g$ the one-hot target and the soft
-    counts of image $n$ and class $c$ summed over its valid pixels $i$,
-    $TP_{nc} = \sum_i p_{nci}\, g_{nci}$, $FP_{nc} = \sum_i p_{nci} (1 - g_{nci})$ and
-    $FN_{nc} = \sum_i (1 - p_{nci})\, g_{nci}$, the unreduced loss is
+    counts $TP_{nc}$, $FP_{nc}$ and $FN_{nc}$ of image $n$ and class $c$ of
+    [`dice_loss`][deeplossdive.functional.dice_loss], the unreduced loss is
 
     $$
     \ell_{nc} = \left(1 - \frac{TP_{nc} + s}{TP_{nc} + \alpha\, FP_{nc} + \beta\, FN_{nc} + s}
@@ -84,43 +79,20 @@ def tversky_loss(
     weighs false negatives, so their setting is `alpha=0.3, beta=0.7` here. At a perfect entry,
     $1 - TI = 0$, the gradient is taken as 0 (its true value is infinite for $\gamma < 1$).
 
-    `smooth`, `include_background`, `aggregation`, `ignore_index`, `empty` and the reductions
-    are those of [`dice_loss`][deeplossdive.functional.dice_loss]; an empty entry's score sets
-    its loss to $(1 - \text{score})^\gamma$. float16 and bfloat16 inputs are computed in float32
-    and the result is returned in the input dtype.
+    The other arguments (`smooth`, `include_background`, `aggregation`, `ignore_index`, `empty`,
+    `reduction`, `distributed`), the entries left out, the shapes and the dtypes are those of
+    [`dice_loss`][deeplossdive.functional.dice_loss]; an empty entry's score sets its loss to
+    $(1 - \text{score})^\gamma$.
 
     Args:
-        logits: Unnormalised scores, shape $(N, C, d_1, \dots)$ or $(N, C)$, $C \ge 2$.
-        target: Class indices in $[0, C)$ or `ignore_index`, shape $(N, d_1, \dots)$.
         alpha: Weight $\alpha > 0$ of the false positives.
         beta: Weight $\beta > 0$ of the false negatives.
         gamma: Exponent $\gamma > 0$ of the focal Tversky loss; 1 is the Tversky loss.
-        smooth: $s \ge 0$, added to the numerator and the denominator.
-        include_background: Whether class 0 takes part; `False` drops it ($C' = C - 1$).
-        aggregation: `"per_image"` (a ratio per image and class) or `"batch"` (counts summed
-            over the images, a ratio per class).
-        ignore_index: Target value whose pixels contribute to no count.
-        empty: Score of an entry with empty target and empty prediction: `"one"`, `"zero"` or
-            `"ignore"`; or `"ignore_absent"`: leave out every entry whose target is empty,
-            whatever is predicted.
-        reduction: `"none"`, `"mean"` or `"sum"`.
-        distributed: Compute the loss of the global batch of a `torch.distributed` process
-            group, on every rank: `"batch"` sums the counts over the ranks before the ratio,
-            `"per_image"` averages over the images of every rank. The value is that of one
-            process given the concatenated batch, and DDP's averaging of the gradients makes
-            them that process's too (the "Losses under DDP" guide). Only `"mean"` and `"sum"`;
-            outside a process group (or with one process) the ordinary loss.
-
-    Returns:
-        The loss: shape $(N, C')$ for `"none"` with `"per_image"`, $(C')$ for `"none"` with
-        `"batch"`, a scalar otherwise.
 
     Raises:
-        TypeError: `logits` is not floating point, or `target` is not integer.
-        ValueError: Shapes disagree, $C < 2$, `alpha`, `beta` or `gamma` not a finite number $> 0$,
-            `smooth` negative or infinite, an unknown `aggregation`, `empty` or `reduction`,
-            `reduction="none"` with `distributed=True`, or (with value checks on) a label outside
-            $[0, C)$ that is not `ignore_index`.
+        TypeError: As for [`dice_loss`][deeplossdive.functional.dice_loss].
+        ValueError: As for [`dice_loss`][deeplossdive.functional.dice_loss], or `alpha`, `beta`
+            or `gamma` is not a finite number $> 0$.
 
     Examples:
         One image of four pixels, two classes; the softmax of $\log 3$ and $\log 1$ is
@@ -166,17 +138,14 @@ def sigmoid_tversky_loss(
     [`sigmoid_dice_loss`][deeplossdive.functional.sigmoid_dice_loss], which make the loss
     smallest at $p = g$ for soft targets too.
 
-    `smooth`, `aggregation`, `empty`, `reduction` and `distributed`, the shapes and the dtype of
-    the result, and what there is not (a background class, `ignore_index`) are those of
+    `alpha`, `beta` and `gamma` are those of
+    [`tversky_loss`][deeplossdive.functional.tversky_loss]; the other arguments (`logits`,
+    `target`, `smooth`, `aggregation`, `empty`, `reduction`, `distributed`), the shapes and the
+    dtype of the result, and what there is not (a background class, `ignore_index`) are those of
     [`sigmoid_dice_loss`][deeplossdive.functional.sigmoid_dice_loss].
 
-    Args:
-        logits: Unnormalised scores, shape $(N, C, d_1, \dots)$ or $(N, C)$; $C = 1$ for a
-            binary mask.
-        target: Targets in $[0, 1]$ (hard or soft), floating point, the shape of `logits`.
-
     Raises:
-        TypeError: `logits` or `target` is not floating point.
+        TypeError: As for [`sigmoid_dice_loss`][deeplossdive.functional.sigmoid_dice_loss].
         ValueError: As for [`sigmoid_dice_loss`][deeplossdive.functional.sigmoid_dice_loss], or
             `alpha`, `beta` or `gamma` is not a finite number $> 0$.
 
@@ -260,6 +229,7 @@ describe(
             for label, options in _SETTINGS.items()
         },
     ),
+    chart=Leaf("Segment images", "C logits per pixel", "misses cost more", rank=2),
 )
 describe(
     sigmoid_tversky_loss,
@@ -274,4 +244,5 @@ describe(
             for label, options in _SETTINGS.items()
         },
     ),
+    chart=Leaf("Segment images", "a logit per pixel and channel", "misses cost more", rank=2),
 )

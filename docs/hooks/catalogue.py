@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import deeplossdive.functional
 import deeplossdive.nn
-from deeplossdive._about import ABOUT, loss_functions
+from deeplossdive._about import ABOUT, losses_of
 
 _LINK = re.compile(r"\[(?P<text>[^\[\]]+)\]\((?P<url>https?://[^)\s]+)\)")
 
@@ -88,7 +88,7 @@ def rows(pages: Mapping[str, tuple[str, list[str]]], order: list[str]) -> list[R
         return (rank.get(uri, len(order)), uri, pages[uri][1].index(name))
 
     result = []
-    for name in sorted(loss_functions(), key=key):
+    for name in sorted(losses_of(deeplossdive.functional.__all__), key=key):
         function = getattr(deeplossdive.functional, name)
         about = ABOUT.get(name)
         uri = page_of.get(name)

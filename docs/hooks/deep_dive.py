@@ -53,7 +53,8 @@ import tomllib
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 
-from deeplossdive._about import ABOUT, Plot, loss_functions
+import deeplossdive.functional
+from deeplossdive._about import ABOUT, Plot, losses_of
 
 if TYPE_CHECKING:
     from mkdocs.config.defaults import MkDocsConfig
@@ -65,7 +66,14 @@ CATALOGUE_MARKER = "<!-- catalogue-table -->"
 REFERENCE_PAGE = "reference/index.md"
 REFERENCE_MARKER = "<!-- reference-table -->"
 LOSSES_NAV = "Losses"
-FAMILIES = ("Classification", "Distributions", "Regression", "Metric learning", "Segmentation")
+FAMILIES = (
+    "Classification",
+    "Distributions",
+    "Regression",
+    "Metric learning",
+    "Segmentation",
+    "Language models",
+)
 """The order of the families in the navigation; any other family comes after, by name."""
 HOME_PAGE = "index.md"
 FLOWCHART_MARKER = "<!-- which-loss-flowchart -->"
@@ -199,7 +207,7 @@ def _fill_losses_nav(config: MkDocsConfig) -> None:
 
 
 def _check_registries() -> None:
-    public = loss_functions()
+    public = losses_of(deeplossdive.functional.__all__)
     problems = []
     missing, stale = catalogue.missing_about(public)
     problems += [f"{name} declares no facts and plot: `describe({name}, ...)`" for name in missing]
@@ -471,17 +479,27 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
     return markdown
 
 
-def _flowchart(page: Page, files: Files) -> str:
-    """The "Which loss?" chart (`flowchart.CHART`), each loss linked to its section. The build
-    fails on a name that is not rendered on a loss page, and on a loss page the chart misses."""
+def flowchart_gaps() -> tuple[list[str], list[str]]:
+    """The chart's leaves that no loss page renders, and the loss pages without a leaf."""
     identifiers = [f"deeplossdive.functional.{name}" for name in flowchart.functions()]
     missing = [name for name in identifiers if name not in STATE.api_pages]
     pages = {STATE.api_pages[name] for name in identifiers if name in STATE.api_pages}
-    left_out = sorted(set(STATE.pages) - pages)
+    return missing, sorted(set(STATE.pages) - pages)
+
+
+def _flowchart(page: Page, files: Files) -> str:
+    """The "Which loss?" chart (`flowchart.CHART` and the leaves the loss files declare), each
+    loss linked to its section. The build fails on a leaf under a branch `CHART` lacks, on a
+    leaf that is not rendered on a loss page, and on a loss page the chart misses."""
+    try:
+        missing, left_out = flowchart_gaps()
+    except ValueError as error:
+        raise PluginError(str(error)) from error
     if missing or left_out:
         raise PluginError(
-            "docs/hooks/flowchart.py: CHART names functions that no loss page renders "
-            f"{missing}, and leaves out the pages {left_out}"
+            f"the flowchart's leaves {missing} are on no loss page, and the loss pages "
+            f"{left_out} have no leaf: give one of their functions "
+            "`describe(..., chart=Leaf(task, output, note))` in its loss file"
         )
 
     def link(function: str) -> str:

@@ -1,7 +1,9 @@
 """The "Which loss?" flowchart of the home page: task, what the model outputs, loss, its page.
 
-`CHART` is the decision tree, written by hand (what the code cannot say); `render` draws it as
-an inline SVG at build time, twice: a wide layout (three columns, left to right) for a desktop
+`CHART` holds the branches of the decision tree, tasks and outputs, written by hand (what the
+code cannot say); each loss file declares its leaf next to the loss, `describe(...,
+chart=Leaf(task, output, note, rank))` (`deeplossdive/_about.py`). `render` draws the tree as an
+inline SVG at build time, twice: a wide layout (three columns, left to right) for a desktop
 and a narrow one (an indented outline) for a phone, `extra.css` showing the one that fits.
 Each loss is a link to its section on its page. Colours are Material's CSS variables, so the
 chart follows the light and the dark palette; the text is real text, in the page's fonts.
@@ -17,19 +19,59 @@ import html
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import deeplossdive.functional  # noqa: F401  (its loss files declare the leaves)
+from deeplossdive._about import ABOUT
+
+CHART: dict[str, tuple[str, ...]] = {
+    "Classify: one class per example": ("C logits", "C log-probabilities"),
+    "Binary or multi-label": (
+        "one logit per label",
+        "a score, labels ±1",
+        "a score per label, lists of labels",
+        "probabilities",
+    ),
+    "Segment images": ("C logits per pixel", "a logit per pixel and channel"),
+    "Predict a number": (
+        "a value per target",
+        "a value per quantile",
+        "a log-rate per count",
+        "a mean and a variance",
+    ),
+    "Localize objects": ("boxes (x1, y1, x2, y2)",),
+    "Transcribe sequences": ("(T, N, C) log-probabilities, no alignment",),
+    "Match a distribution": ("log-probabilities", "student and teacher logits"),
+    "Learn embeddings": (
+        "pairs, same or not",
+        "a distance per pair, labels ±1",
+        "anchor, positive, negative",
+        "two scores, which ranks higher",
+        "two views of each example",
+        "matching pairs of two modalities",
+        "embeddings and labels",
+        "embeddings, one class each",
+    ),
+    "Align a language model": ("preference pairs: sequence log-probabilities",),
+}
+"""The branches of the chart, in the order shown: each task and what the model outputs for it
+(and what the target is). The losses are the leaves that the loss files declare,
+`describe(..., chart=Leaf(task, output, note, rank))`: every loss page has at least one (the build
+checks it, and names a page left out). A loss that serves a new task or output adds it here."""
+
+
+# The tree as drawn: `CHART` with its leaves in place (`tree()`).
+
 
 @dataclass(frozen=True)
-class Leaf:
+class Node:
     function: str
-    note: str = ""
+    note: str
     """When to pick it, in a few words."""
 
 
 @dataclass(frozen=True)
 class Output:
     label: str
-    """What the model outputs (and what the target is)."""
-    leaves: tuple[Leaf, ...]
+    leaves: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
@@ -38,143 +80,42 @@ class Task:
     outputs: tuple[Output, ...]
 
 
-CHART: tuple[Task, ...] = (
-    Task(
-        "Classify: one class per example",
-        (
-            Output(
-                "C logits",
-                (
-                    Leaf("cross_entropy", "start here"),
-                    Leaf("focal_loss", "many easy examples"),
-                    Leaf("poly1_cross_entropy", "one more knob to tune"),
-                    Leaf("multiclass_hinge_loss", "a margin, no probabilities"),
-                ),
-            ),
-            Output("C log-probabilities", (Leaf("nll_loss"),)),
-        ),
-    ),
-    Task(
-        "Binary or multi-label",
-        (
-            Output(
-                "one logit per label",
-                (
-                    Leaf("binary_cross_entropy_with_logits", "start here"),
-                    Leaf("sigmoid_focal_loss", "easy negatives dominate"),
-                    Leaf("asymmetric_loss", "many negatives per sample"),
-                    Leaf("multilabel_soft_margin_loss", "averaged over labels"),
-                ),
-            ),
-            Output(
-                "a score, labels ±1",
-                (
-                    Leaf("hinge_loss", "a margin classifier"),
-                    Leaf("soft_margin_loss", "a smooth margin"),
-                ),
-            ),
-            Output(
-                "a score per label, lists of labels",
-                (Leaf("multilabel_margin_loss", "true labels above the rest"),),
-            ),
-            Output("probabilities", (Leaf("binary_cross_entropy"),)),
-        ),
-    ),
-    Task(
-        "Segment images",
-        (
-            Output(
-                "C logits per pixel",
-                (
-                    Leaf("dice_loss", "with cross_entropy"),
-                    Leaf("tversky_loss", "misses cost more"),
-                    Leaf("jaccard_loss", "IoU is the metric"),
-                ),
-            ),
-            Output(
-                "a logit per pixel and channel",
-                (
-                    Leaf("sigmoid_dice_loss", "binary, multi-label"),
-                    Leaf("sigmoid_tversky_loss", "misses cost more"),
-                    Leaf("sigmoid_jaccard_loss", "IoU is the metric"),
-                ),
-            ),
-        ),
-    ),
-    Task(
-        "Predict a number",
-        (
-            Output(
-                "a value per target",
-                (
-                    Leaf("mse_loss", "start here"),
-                    Leaf("huber_loss", "outliers"),
-                    Leaf("smooth_l1_loss", "box regression"),
-                    Leaf("l1_loss", "the median"),
-                    Leaf("log_cosh_loss", "smooth and robust"),
-                ),
-            ),
-            Output("a value per quantile", (Leaf("quantile_loss", "prediction intervals"),)),
-            Output("a log-rate per count", (Leaf("poisson_nll_loss", "counts"),)),
-            Output("a mean and a variance", (Leaf("gaussian_nll_loss", "learned uncertainty"),)),
-        ),
-    ),
-    Task(
-        "Localize objects",
-        (
-            Output(
-                "boxes (x1, y1, x2, y2)",
-                (
-                    Leaf("generalized_box_iou_loss", "start here"),
-                    Leaf("distance_box_iou_loss", "centres apart"),
-                    Leaf("complete_box_iou_loss", "aspect ratio too"),
-                ),
-            ),
-        ),
-    ),
-    Task(
-        "Transcribe sequences",
-        (
-            Output(
-                "(T, N, C) log-probabilities, no alignment",
-                (Leaf("ctc_loss", "speech, handwriting"),),
-            ),
-        ),
-    ),
-    Task(
-        "Match a distribution",
-        (
-            Output("log-probabilities", (Leaf("kl_div", "soft targets"),)),
-            Output("student and teacher logits", (Leaf("distillation_loss"),)),
-        ),
-    ),
-    Task(
-        "Learn embeddings",
-        (
-            Output(
-                "pairs, same or not",
-                (
-                    Leaf("contrastive_loss", "distances"),
-                    Leaf("cosine_embedding_loss", "directions only"),
-                ),
-            ),
-            Output(
-                "a distance per pair, labels ±1", (Leaf("hinge_embedding_loss", "similar or not"),)
-            ),
-            Output("anchor, positive, negative", (Leaf("triplet_margin_loss"),)),
-            Output("two scores, which ranks higher", (Leaf("margin_ranking_loss", "ranking"),)),
-            Output("two views of each example", (Leaf("nt_xent_loss", "self-supervised"),)),
-            Output("embeddings and labels", (Leaf("supervised_contrastive_loss"),)),
-        ),
-    ),
-)
-"""Every loss page of the site has at least one function here (the build checks it, and names
-a page left out). A new loss page gets a leaf under the task and output it serves: an existing
-`Output`, or a new `Output` or `Task` (a CTC page, say, `Task("Transcribe sequences", ...)`)."""
+def tree() -> tuple[Task, ...]:
+    """`CHART` with the leaves declared by the loss files: under each output by their `rank`,
+    then in declaration order. Fails on a leaf under a branch that `CHART` lacks, and on an
+    output left without a leaf."""
+    declared = [(name, about.chart) for name, about in ABOUT.items() if about.chart is not None]
+    branches = {(task, output) for task, outputs in CHART.items() for output in outputs}
+    unknown = [
+        f"{name}: {leaf.task!r} / {leaf.output!r}"
+        for name, leaf in declared
+        if (leaf.task, leaf.output) not in branches
+    ]
+    if unknown:
+        raise ValueError(
+            "describe(..., chart=Leaf(task, output, ...)) names a branch that CHART in "
+            f"docs/hooks/flowchart.py does not have: {unknown}"
+        )
+    tasks = []
+    for task, outputs in CHART.items():
+        resolved = []
+        for output in outputs:
+            mine = sorted(
+                (leaf.rank, order, name, leaf.note)
+                for order, (name, leaf) in enumerate(declared)
+                if (leaf.task, leaf.output) == (task, output)
+            )
+            if not mine:
+                raise ValueError(
+                    f"docs/hooks/flowchart.py: no loss declares a leaf under {task!r} / {output!r}"
+                )
+            resolved.append(Output(output, tuple(Node(name, note) for *_, name, note in mine)))
+        tasks.append(Task(task, tuple(resolved)))
+    return tuple(tasks)
 
 
 def functions() -> list[str]:
-    return [leaf.function for task in CHART for output in task.outputs for leaf in output.leaves]
+    return [leaf.function for task in tree() for output in task.outputs for leaf in output.leaves]
 
 
 # Sizes in px (the SVG is shown at its own size, or smaller on a narrow screen).
@@ -214,7 +155,7 @@ def _lines(x: float, y: float, lines: list[str], css: str, size: float) -> str:
     return "".join(_text(x, top + i * size * 1.2, line, css) for i, line in enumerate(lines))
 
 
-def _leaf(x: float, y: float, leaf: Leaf, href: str, note_below: bool) -> tuple[str, float]:
+def _leaf(x: float, y: float, leaf: Node, href: str, note_below: bool) -> tuple[str, float]:
     """A loss: its name in a box linking to its page, and the note; (SVG, right edge)."""
     width = _width(leaf.function, _FONT, mono=True) + 2 * _PAD
     parts = [
@@ -266,7 +207,7 @@ def render_wide(link: Callable[[str], str]) -> str:
     body: list[str] = []
     y = 2.0  # top of the next row
     right = leaf_x
-    for task in CHART:
+    for task in tree():
         task_top = y
         output_centres = []
         for output in task.outputs:
@@ -308,7 +249,7 @@ def render_narrow(link: Callable[[str], str], width: float = 340.0) -> str:
     output_x, leaf_x = 14.0, 28.0
     body: list[str] = []
     y = 12.0
-    for task in CHART:
+    for task in tree():
         lines = _wrap(task.label, _FONT, width)
         centre = y + (len(lines) - 1) * _FONT * 0.6
         body.append(_lines(0, centre, lines, "dld-flow__heading", _FONT))
