@@ -479,7 +479,40 @@ def build_cpu_cases(libs: Libraries) -> list[Case]:
             target_text="≤ 2.5× F.cross_entropy on the student logits",
         )
     )
+    cases.append(_linear_cross_entropy_case(8192, 32_000, 256))
     return cases
+
+
+def _linear_cross_entropy_case(n: int, v: int, h: int) -> Case:
+    """Chunked linear cross-entropy against F.linear then F.cross_entropy (and torch's own
+    F.linear_cross_entropy with its chunking, where this torch has it): hidden (n, h), weight
+    (v, h), both differentiable."""
+
+    def make(gen: torch.Generator) -> Inputs:
+        hidden = torch.randn(n, h, generator=gen, device=gen.device)
+        weight = torch.randn(v, h, generator=gen, device=gen.device) / math.sqrt(h)
+        return hidden, weight, torch.randint(v, (n,), generator=gen, device=gen.device)
+
+    impls = _ours("linear_cross_entropy", lambda x, w, y: D.linear_cross_entropy(x, w, y), False)
+    if hasattr(F, "linear_cross_entropy"):
+        options = torch.nn.LinearCrossEntropyOptions()
+        impls.append(
+            Impl(
+                "F.linear_cross_entropy, chunked",
+                lambda x, w, y: F.linear_cross_entropy(x, w, y, options=options),
+            )
+        )
+    return Case(
+        key=f"linear-cross-entropy-{n}x{v}x{h}",
+        title=f"Linear cross-entropy, hidden ({n}, {h}), vocabulary {v}",
+        make=make,
+        differentiable=(0, 1),
+        reference=_torch("F.linear + F.cross_entropy", lambda x, w, y: F.cross_entropy(x @ w.T, y)),
+        impls=impls,
+        target=1.3,
+        target_text="≤ 1.3× F.linear + F.cross_entropy, memory ≤ 1/8",
+        memory_target=1 / 8,
+    )
 
 
 def _torchvision_focal(tv: Any, *, with_compile: bool) -> list[Impl]:
@@ -1096,6 +1129,19 @@ def _census_entries() -> list[CensusEntry]:
                 overlap=True,
             )
         )
+    entries.append(
+        CensusEntry(
+            "linear_cross_entropy",
+            lambda gen: (
+                torch.randn(16, 8, generator=gen),
+                torch.randn(10, 8, generator=gen),
+                torch.randint(10, (16,), generator=gen),
+            ),
+            D.linear_cross_entropy,
+            lambda x, w, y: F.cross_entropy(F.linear(x, w), y),
+            "F.linear + F.cross_entropy",
+        )
+    )
     missing = sorted(set(D.__all__) - {e.name for e in entries})
     if missing:
         raise SystemExit(f"the census has no entry for {missing}")

@@ -19,6 +19,7 @@ from deeplossdive.losses.focal import focal_loss, sigmoid_focal_loss
 from deeplossdive.losses.hinge import hinge_loss, multiclass_hinge_loss
 from deeplossdive.losses.jaccard import jaccard_loss, sigmoid_jaccard_loss
 from deeplossdive.losses.kl_div import kl_div
+from deeplossdive.losses.linear_cross_entropy import linear_cross_entropy
 from deeplossdive.losses.margin import (
     hinge_embedding_loss,
     margin_ranking_loss,
@@ -61,6 +62,7 @@ __all__ = [
     "jaccard_loss",
     "kl_div",
     "l1_loss",
+    "linear_cross_entropy",
     "log_cosh_loss",
     "margin_ranking_loss",
     "mse_loss",

@@ -17,6 +17,7 @@ from deeplossdive.losses.focal import FocalLoss, SigmoidFocalLoss
 from deeplossdive.losses.hinge import HingeLoss, MulticlassHingeLoss
 from deeplossdive.losses.jaccard import JaccardLoss, SigmoidJaccardLoss
 from deeplossdive.losses.kl_div import KLDivLoss
+from deeplossdive.losses.linear_cross_entropy import LinearCrossEntropyLoss
 from deeplossdive.losses.margin import (
     HingeEmbeddingLoss,
     MarginRankingLoss,
@@ -59,6 +60,7 @@ __all__ = [
     "JaccardLoss",
     "KLDivLoss",
     "L1Loss",
+    "LinearCrossEntropyLoss",
     "LogCoshLoss",
     "Loss",
     "MSELoss",

@@ -141,6 +141,15 @@ CHART: tuple[Task, ...] = (
         ),
     ),
     Task(
+        "Train a language model",
+        (
+            Output(
+                "hidden states, the output layer's weight",
+                (Leaf("linear_cross_entropy", "large vocabulary"),),
+            ),
+        ),
+    ),
+    Task(
         "Match a distribution",
         (
             Output("log-probabilities", (Leaf("kl_div", "soft targets"),)),
