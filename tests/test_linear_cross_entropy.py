@@ -516,3 +516,37 @@ def test_matrix_products_per_chunk(reduction: Reduction, per_chunk: int) -> None
         loss = linear_cross_entropy(hidden, weight, target, chunk_size=4, reduction=reduction)
         torch.autograd.grad(loss.sum(), (hidden, weight))
     assert products.products == 3 * per_chunk
+
+
+# ---------------------------------------------------------------- CUDA (skipped without a GPU)
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+@cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cuda_equals_materialized_without_sync(dtype: torch.dtype, reduction: Reduction) -> None:
+    """On CUDA: the bfloat16 products straight into float32 (`out_dtype`), the float32 sums of
+    the weight's gradient (`addmm` with `out_dtype`), no synchronisation with the value checks
+    off; the value and the three gradients as the materialized version's within
+    `LOW_PRECISION_TOL`."""
+    from tests.syncs import cuda_sync_errors
+
+    hidden, weight, b, target = _problem(300, dtype, bias=True, classes=1000, features=64)
+    leaves = tuple(t.detach().cuda().requires_grad_() for t in (hidden, weight, b) if t is not None)
+    target = target.cuda()
+    torch.cuda.synchronize()
+    with value_checks(False), cuda_sync_errors():
+        loss = linear_cross_entropy(
+            leaves[0], leaves[1], target, bias=leaves[2], chunk_size=64, reduction=reduction
+        )
+        ours = _value_and_grads(loss, leaves)
+    wide = tuple(t.detach().double().requires_grad_() for t in leaves)
+    expected = _value_and_grads(
+        _materialized(wide[0], wide[1], wide[2], target, reduction=reduction), wide
+    )
+    rtol, atol = LOW_PRECISION_TOL.get(dtype, (1e-5, 1e-6))
+    for actual, wanted in zip(ours, expected, strict=True):
+        assert actual.dtype == dtype
+        torch.testing.assert_close(actual.double(), wanted, rtol=rtol, atol=atol)
