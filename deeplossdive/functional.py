@@ -27,6 +27,7 @@ from deeplossdive.losses.generalized_dice import (
 from deeplossdive.losses.hinge import hinge_loss, multiclass_hinge_loss
 from deeplossdive.losses.jaccard import jaccard_loss, sigmoid_jaccard_loss
 from deeplossdive.losses.kl_div import kl_div
+from deeplossdive.losses.linear_cross_entropy import linear_cross_entropy
 from deeplossdive.losses.lovasz import lovasz_hinge_loss, lovasz_softmax_loss
 from deeplossdive.losses.margin import (
     hinge_embedding_loss,
@@ -78,6 +79,7 @@ __all__ = [
     "jaccard_loss",
     "kl_div",
     "l1_loss",
+    "linear_cross_entropy",
     "log_cosh_loss",
     "lovasz_hinge_loss",
     "lovasz_softmax_loss",

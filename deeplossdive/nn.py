@@ -21,6 +21,7 @@ from deeplossdive.losses.generalized_dice import GeneralizedDiceLoss, SigmoidGen
 from deeplossdive.losses.hinge import HingeLoss, MulticlassHingeLoss
 from deeplossdive.losses.jaccard import JaccardLoss, SigmoidJaccardLoss
 from deeplossdive.losses.kl_div import KLDivLoss
+from deeplossdive.losses.linear_cross_entropy import LinearCrossEntropyLoss
 from deeplossdive.losses.lovasz import LovaszHingeLoss, LovaszSoftmaxLoss
 from deeplossdive.losses.margin import (
     HingeEmbeddingLoss,
@@ -71,6 +72,7 @@ __all__ = [
     "JaccardLoss",
     "KLDivLoss",
     "L1Loss",
+    "LinearCrossEntropyLoss",
     "LogCoshLoss",
     "Loss",
     "LovaszHingeLoss",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from deeplossdive import Reduction, value_checks
 from deeplossdive.functional import cross_entropy, nll_loss
@@ -670,3 +673,190 @@ def test_nll_accepts_permuted_log_probs() -> None:
     expected = F.nll_loss(F.log_softmax(out, dim=-1).permute(0, 3, 1, 2).contiguous(), target)
     torch.testing.assert_close(loss, expected)
     torch.testing.assert_close(_grad(loss, out), _grad(expected, out))
+
+
+# ---------------------------------------------------------------- z-loss
+
+
+def _z_loss_errors() -> tuple[ErrorCase, ...]:
+    logits, target = torch.randn(3, 5), torch.tensor([0, 4, 1])
+    return (
+        ErrorCase(
+            "z-loss-negative",
+            lambda: cross_entropy(logits, target, z_loss=-0.1),
+            ValueError,
+            "cross_entropy: z_loss must be a finite number >= 0, got -0.1",
+        ),
+        ErrorCase(
+            "z-loss-infinite",
+            lambda: cross_entropy(logits, target, z_loss=math.inf),
+            ValueError,
+            "cross_entropy: z_loss must be a finite number >= 0, got inf",
+        ),
+        ErrorCase(
+            "module-z-loss",
+            lambda: CrossEntropyLoss(z_loss=-1.0),
+            ValueError,
+            "CrossEntropyLoss: z_loss must be a finite number >= 0, got -1.0",
+        ),
+    )
+
+
+# z-loss: the minimum is no longer at the saturated one-hot logits (z = 100 there), no `perfect`.
+CE_Z_LOSS = replace(
+    CE_INDICES,
+    options=({"z_loss": 1e-2}, {"z_loss": 0.5, "label_smoothing": 0.1}),
+    ids=(),
+    perfect=None,
+    errors=_z_loss_errors(),
+)
+CE_Z_LOSS_PROBABILITIES = replace(
+    CE_PROBABILITIES, options=({"z_loss": 0.1},), ids=("probabilities,z_loss=0.1",), errors=()
+)
+
+
+class TestCrossEntropyZLoss(LossContract):
+    spec = CE_Z_LOSS
+
+
+class TestCrossEntropyZLossProbabilities(LossContract):
+    spec = CE_Z_LOSS_PROBABILITIES
+
+
+class _Record(TorchDispatchMode):
+    """The names of the ATen operations dispatched inside the block."""
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
+        self.names: list[str] = []
+
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
+    ) -> Any:
+        self.names.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+def _aten_ops(call: Callable[[], object]) -> list[str]:
+    record = _Record()
+    with record:
+        call()
+    return record.names
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_z_loss_zero_dispatches_what_the_default_does(reduction: Reduction) -> None:
+    """`z_loss=0.0` is the default path itself: the same ATen operations, forward and backward,
+    and for `"none"`/`"sum"` those of torch's `F.cross_entropy` alone."""
+    logits = torch.randn(6, 5, requires_grad=True)
+    target = torch.tensor([0, 1, 2, -100, 4, 0])
+
+    def ours(z_loss: float | None = None) -> None:
+        if z_loss is None:
+            value = cross_entropy(logits, target, reduction=reduction)
+        else:
+            value = cross_entropy(logits, target, reduction=reduction, z_loss=z_loss)
+        torch.autograd.grad(value.sum(), logits)
+
+    with value_checks(False):  # as on CUDA: no check reads the labels
+        default = _aten_ops(ours)
+        assert _aten_ops(lambda: ours(0.0)) == default
+    if reduction != "mean":
+        plain = _aten_ops(
+            lambda: torch.autograd.grad(
+                F.cross_entropy(logits, target, reduction=reduction).sum(), logits
+            )
+        )
+        assert default == plain
+
+
+def _liger_cross_entropy_row(
+    x: list[float],
+    y: int,
+    weight: list[float] | None,
+    n_non_ignore: int,
+    weight_sum: float,
+    scale: float,
+) -> float:
+    """One row of Liger-Kernel's `liger_cross_entropy_kernel`, reduction="mean", no smoothing:
+    `loss = lse - x_y` (times `weight[y]`), divided by the sum of the non-ignored weights (or by
+    `n_non_ignore`), plus `lse_square_scale * lse * lse / n_non_ignore` — the z-loss is not
+    weighted. Transcribed from linkedin/Liger-Kernel, src/liger_kernel/ops/cross_entropy.py at
+    commit ead96b618e5c67bddc6a6e9bcb99bfe6b5ab661c (lines 289-326)."""
+    lse = math.log(math.fsum(math.exp(v) for v in x))
+    loss = lse - x[y]
+    loss = loss * weight[y] / weight_sum if weight is not None else loss / n_non_ignore
+    return loss + scale * lse * lse / n_non_ignore
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_z_loss_is_liger_lse_square_scale(weighted: bool) -> None:
+    """`z_loss=ζ` is Liger-Kernel's `lse_square_scale=ζ`, with class weights and ignored rows."""
+    gen = torch.Generator().manual_seed(3)
+    logits = 3 * torch.randn(7, 6, generator=gen, dtype=torch.float64)
+    target = torch.randint(6, (7,), generator=gen)
+    target[[1, 4]] = -100
+    weight = torch.rand(6, generator=gen, dtype=torch.float64) + 0.5 if weighted else None
+    w = None if weight is None else weight.tolist()
+    rows = [(logits[n].tolist(), int(target[n])) for n in range(7) if target[n] != -100]
+    weight_sum = sum(w[y] for _, y in rows) if w is not None else float(len(rows))
+    expected = math.fsum(
+        _liger_cross_entropy_row(x, y, w, len(rows), weight_sum, 0.3) for x, y in rows
+    )
+    actual = cross_entropy(logits, target, weight=weight, z_loss=0.3)
+    assert actual.item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_z_loss_gradient_is_two_zeta_z_softmax() -> None:
+    r"""$\partial(\zeta z^2)/\partial x_c = 2 \zeta z\, p_c$: the z-loss adds a gradient whose row
+    sum is $2\zeta z$ (the cross-entropy's row sum is 0), the pull on the logits' offset."""
+    logits = (3 * torch.randn(4, 5, dtype=torch.float64)).requires_grad_(True)
+    target = torch.tensor([0, 1, -100, 3])
+    plain = _grad(cross_entropy(logits, target, reduction="sum"), logits)
+    with_z = _grad(cross_entropy(logits, target, z_loss=0.2, reduction="sum"), logits)
+    x = logits.detach()
+    z = x.logsumexp(1, keepdim=True)
+    counted = (target != -100).double()[:, None]
+    torch.testing.assert_close(with_z - plain, 2 * 0.2 * z * x.softmax(1) * counted)
+    torch.testing.assert_close(plain.sum(1), torch.zeros(4, dtype=torch.float64))
+
+
+def test_z_loss_all_ignored_is_zero() -> None:
+    logits = torch.randn(3, 4, requires_grad=True)
+    loss = cross_entropy(logits, torch.full((3,), -100), z_loss=0.1)
+    assert loss.item() == 0.0
+    assert _grad(loss, logits).abs().max() == 0
+
+
+def test_z_loss_page_drift() -> None:
+    """The page's numbers: an offset of 30 leaves the cross-entropy as it is, and only the
+    z-loss pulls it back (mean z after 200 SGD steps: 34.79 without, 26.65 with ζ = 0.01)."""
+    target = torch.tensor([0, 1, 2, 3])
+    x = torch.randn(4, 5, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(cross_entropy(x + 30, target), cross_entropy(x, target))
+    finals = []
+    for zeta in (0.0, 1e-2):
+        logits = (x + 30.0).requires_grad_()
+        opt = torch.optim.SGD([logits], lr=1.0)
+        for _ in range(200):
+            opt.zero_grad()
+            logits.grad = _grad(cross_entropy(logits, target, z_loss=zeta), logits)
+            opt.step()
+        finals.append(round(logits.detach().logsumexp(1).mean().item(), 2))
+    assert finals == [34.79, 26.65]
+    assert round((x + 30).logsumexp(1).mean().item(), 2) == 32.29
+    # bfloat16's step: 0.25 between 32 and 64, 0.0078 near 1.
+    bf16 = torch.bfloat16
+    assert (
+        torch.nextafter(torch.tensor(32.0, dtype=bf16), torch.tensor(64.0, dtype=bf16)) - 32
+    ).item() == 0.25
+    assert (
+        torch.nextafter(torch.tensor(1.0, dtype=bf16), torch.tensor(2.0, dtype=bf16)) - 1
+    ).item() == 0.0078125
+
+
+def test_module_repr_shows_z_loss_only_when_set() -> None:
+    assert repr(CrossEntropyLoss(z_loss=1e-4)) == (
+        "CrossEntropyLoss(ignore_index=-100, label_smoothing=0.0, z_loss=0.0001, reduction='mean')"
+    )
+    assert "z_loss" not in repr(CrossEntropyLoss())

@@ -55,14 +55,20 @@ def test_every_function_has_exactly_one_module() -> None:
 
 def test_every_module_takes_its_functions_options() -> None:
     """A module's keyword arguments are its function's, with the same defaults: what the base
-    passes to the function in `forward`. The modules that hold a parameter (ArcFace's class
-    weights) take its shape first."""
+    passes to the function in `forward` (less the tensors its `forward` takes at the call, as
+    `LinearCrossEntropyLoss` takes the layer's bias). The modules that hold a parameter
+    (ArcFace's class weights) take its shape first."""
     for name in nn.__all__:
         if name == "Loss":
             continue
         module = getattr(nn, name)
         function = inspect.signature(module.function).parameters.values()
-        expected = {p.name: p.default for p in function if p.kind is p.KEYWORD_ONLY}
+        at_the_call = set(inspect.signature(module.forward).parameters)
+        expected = {
+            p.name: p.default
+            for p in function
+            if p.kind is p.KEYWORD_ONLY and p.name not in at_the_call
+        }
         init = inspect.signature(module).parameters.values()
         shape = [p.name for p in init if p.kind is not p.KEYWORD_ONLY]
         assert shape == (["num_classes", "embedding_dim"] if shape else []), name

@@ -10,9 +10,10 @@ from torch import Tensor
 
 from deeplossdive._about import P_T, TWO_CLASSES, Axis, Leaf, Plot, class0, describe, two_class
 from deeplossdive._base import Loss
-from deeplossdive._numerics import LOW_PRECISION
+from deeplossdive._numerics import LOW_PRECISION, upcast
 from deeplossdive._reduction import Reduction, check_reduction, weighted_mean
 from deeplossdive._validation import (
+    NON_NEGATIVE_FINITE,
     UNIT,
     check_class_indices,
     check_class_or_probability_target,
@@ -52,6 +53,7 @@ def cross_entropy(
     weight: Tensor | None = None,
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
     reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Cross-entropy between the softmax of `logits` and a target class or distribution.
@@ -78,6 +80,19 @@ def cross_entropy(
     instead of $\sum_n \bar w_n$; ours makes a one-hot probability target give the same mean as
     its class index. Without `weight` the two agree.
 
+    `z_loss` $= \zeta \ge 0$ adds PaLM's auxiliary loss (Chowdhery et al., 2022, section 5;
+    see the page), which pulls the
+    log-partition $z_n = \operatorname{logsumexp}_c x_{n,c}$ towards 0 so that the logits do not
+    drift upwards: the unreduced loss becomes $\ell_n + \zeta\, m_n z_n^2$ with $m_n = 0$ for an
+    element whose target is `ignore_index` and 1 otherwise, and `"mean"` adds
+    $\zeta \sum_n m_n z_n^2 / \sum_n m_n$: a plain mean over the counted elements, *not* weighted
+    by `weight` (the cross-entropy term keeps its weighted mean). That is Liger-Kernel's
+    `lse_square_scale` $= \zeta$, with its reduction. With $\zeta = 0$ (the default) nothing is
+    added and the computation is torch's kernel alone; with $\zeta > 0$, float16 and bfloat16
+    logits get a float32 copy for $z_n$, held until the backward pass (for logits over a
+    vocabulary, [`linear_cross_entropy`][deeplossdive.functional.linear_cross_entropy] computes
+    $z_n$ chunk by chunk).
+
     The computation is torch's fused kernel; this function adds the checks. float16 and bfloat16
     logits go to it as they are, without a float32 copy (which would double the memory): its
     log-softmax and NLL accumulate in float32 and round only what they return, and the mean is
@@ -93,6 +108,7 @@ def cross_entropy(
         ignore_index: Class-index target value whose elements contribute nothing, neither to the
             sum nor to the mean's denominator. Probability targets accept only the default.
         label_smoothing: $\varepsilon \in [0, 1]$.
+        z_loss: $\zeta \ge 0$, the weight of the auxiliary loss $z_n^2$.
         reduction: `"none"`, `"mean"` or `"sum"`.
 
     Returns:
@@ -102,7 +118,8 @@ def cross_entropy(
         TypeError: `logits` or `weight` is not floating point, a target of class-index shape is
             not integer.
         ValueError: `target` has neither shape, an integer target has the shape of `logits`
-            (one-hot), $C < 2$, `label_smoothing` outside $[0, 1]$, `ignore_index` with
+            (one-hot), $C < 2$, `label_smoothing` outside $[0, 1]$, `z_loss` negative or not
+            finite, `ignore_index` with
             probability targets, an unknown `reduction`, or (with value checks on) a label
             outside $[0, C)$ that is not `ignore_index`, or probabilities outside $[0, 1]$ or
             not summing to 1.
@@ -127,7 +144,11 @@ def cross_entropy(
         >>> cross_entropy(two, torch.tensor([0]), label_smoothing=0.3)
         tensor(0.5094)
 
-        which is $-(0.85 \log \tfrac23 + 0.15 \log \tfrac13)$.
+        which is $-(0.85 \log \tfrac23 + 0.15 \log \tfrac13)$. With `z_loss`, the undecided
+        sample's $z = \log 3$ adds $\zeta (\log 3)^2 = 0.1 \times 1.2069$:
+
+        >>> cross_entropy(logits[:1], torch.tensor([2]), z_loss=0.1)
+        tensor(1.2193)
     """
     fn = "cross_entropy"
     check_floating(fn, "logits", logits)
@@ -135,6 +156,7 @@ def cross_entropy(
     num_classes = check_num_classes(fn, "logits", logits, _BINARY_HINT)
     probabilities = check_class_or_probability_target(fn, "logits", logits, target)
     check_interval(fn, "label_smoothing", label_smoothing, UNIT)
+    check_interval(fn, "z_loss", z_loss, NON_NEGATIVE_FINITE)
     check_reduction(fn, reduction)
     if weight is not None:
         check_class_weight(fn, "weight", weight, num_classes)
@@ -166,6 +188,22 @@ def cross_entropy(
             reduction=torch_reduction,
         )
 
+    if z_loss == 0.0:
+        return _cross_entropy(torch_ce, logits, target, weight, ignore_index, reduction)
+    loss = _cross_entropy(torch_ce, logits, target, weight, ignore_index, reduction)
+    return loss + _as(_z_loss(logits, target, ignore_index, z_loss, reduction), loss.dtype)
+
+
+def _cross_entropy(
+    torch_ce: Callable[[str], Tensor],
+    logits: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    ignore_index: int,
+    reduction: Reduction,
+) -> Tensor:
+    """The reduced cross-entropy (without the z-loss), `target` and `weight` checked."""
+    probabilities = target.is_floating_point()
     if reduction != "mean":
         return torch_ce(reduction)
     if probabilities and weight is None:
@@ -177,6 +215,27 @@ def cross_entropy(
     else:
         denominator = _class_weight_total(target, wide, ignore_index)
     return _as(weighted_mean(total, denominator), logits.dtype)
+
+
+def _z_loss(
+    logits: Tensor, target: Tensor, ignore_index: int, z_loss: float, reduction: Reduction
+) -> Tensor:
+    r"""$\zeta\, m_n z_n^2$ reduced (the mean over the counted elements), in float32 for
+    float16/bfloat16 logits: their log-sum-exp is taken on a float32 copy, because its rounding
+    to float16 (a step of 0.06 at $z = 100$) would shift the softmax of its gradient by 6%."""
+    square = torch.logsumexp(upcast(logits), dim=1).square()
+    if target.is_floating_point():
+        counted = None
+    else:
+        counted = target != ignore_index
+        square = torch.where(counted, square, torch.zeros_like(square))
+    if reduction == "none":
+        return z_loss * square
+    total = square.sum()
+    if reduction == "sum":
+        return z_loss * total
+    count = torch.count_nonzero(counted) if counted is not None else square.numel()
+    return z_loss * weighted_mean(total, torch.as_tensor(count, device=total.device))
 
 
 def _total(loss: Callable[[str], Tensor], scores: Tensor) -> Tensor:
@@ -285,9 +344,14 @@ class CrossEntropyLoss(Loss[Reduction], function=cross_entropy):
         weight: Tensor | None = None,
         ignore_index: int = -100,
         label_smoothing: float = 0.0,
+        z_loss: float = 0.0,
         reduction: Reduction = "mean",
     ) -> None:
-        super().__init__(locals(), label_smoothing=UNIT)
+        super().__init__(locals(), label_smoothing=UNIT, z_loss=NON_NEGATIVE_FINITE)
+
+    def extra_repr(self) -> str:
+        # `z_loss` only when set, so that the representation of every other use stays as it was.
+        return self.describe(() if self.z_loss else ("z_loss",))
 
 
 class NLLLoss(Loss[Reduction], function=nll_loss):

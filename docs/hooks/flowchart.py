@@ -50,6 +50,7 @@ CHART: dict[str, tuple[str, ...]] = {
         "embeddings and labels",
         "embeddings, one class each",
     ),
+    "Train a language model": ("hidden states, the output layer's weight",),
     "Align a language model": ("preference pairs: sequence log-probabilities",),
 }
 """The branches of the chart, in the order shown: each task and what the model outputs for it

@@ -41,15 +41,22 @@ def cross_entropy(
     weight: Tensor | None = None,
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
     reduction: str = "mean",
 ) -> Tensor:
-    """Class indices (integer target) or probabilities (floating target of the logits' shape)."""
+    """Class indices (integer target) or probabilities (floating target of the logits' shape).
+
+    `z_loss` ζ adds PaLM's ζ·z² with z = log Σ_c exp(x_c) (Chowdhery et al., 2022, section 5)
+    to each counted element; its mean is a plain mean over the counted elements (Liger-Kernel's
+    `lse_square_scale`, not weighted by the class weights).
+    """
     x = logits.detach().double()
     num_classes = x.shape[1]
     w = [1.0] * num_classes if weight is None else [float(v) for v in weight]
     probabilities = target.is_floating_point()
     element_shape = (x.shape[0], *x.shape[2:])
     losses, weights = [], []
+    squares: list[float | None] = []
     for index in positions(torch.empty(element_shape)):
         n, rest = index[0], index[1:]
         if probabilities:
@@ -59,13 +66,25 @@ def cross_entropy(
             if label == ignore_index:
                 losses.append(0.0)
                 weights.append(0.0)
+                squares.append(None)
                 continue
             y = [1.0 if c == label else 0.0 for c in range(num_classes)]
         q = [(1 - label_smoothing) * y_c + label_smoothing / num_classes for y_c in y]
-        p = _softmax([float(x[(n, c, *rest)]) for c in range(num_classes)])
+        scores = [float(x[(n, c, *rest)]) for c in range(num_classes)]
+        p = _softmax(scores)
         losses.append(-sum(w[c] * q[c] * math.log(p[c]) for c in range(num_classes)))
         weights.append(sum(w[c] * y[c] for c in range(num_classes)) if weight is not None else 1.0)
-    return _reduce(losses, weights, element_shape, reduction)
+        squares.append(math.log(math.fsum(math.exp(s) for s in scores)) ** 2)
+    loss = _reduce(losses, weights, element_shape, reduction)
+    if not z_loss:
+        return loss
+    counted = [z_loss * s for s in squares if s is not None]
+    if reduction == "none":
+        terms = [0.0 if s is None else z_loss * s for s in squares]
+        return loss + torch.tensor(terms, dtype=torch.float64).reshape(element_shape)
+    if reduction == "sum":
+        return loss + math.fsum(counted)
+    return loss + (math.fsum(counted) / len(counted) if counted else 0.0)
 
 
 def nll(
