@@ -870,7 +870,7 @@ class CensusEntry:
     ours: LossFn
     torch_fn: LossFn | None
     torch_name: str
-    # The six overlap losses are compared with torch's cross-entropy, not a version of themselves.
+    # The overlap losses are compared with torch's cross-entropy, not a version of themselves.
     overlap: bool = False
 
 
@@ -1122,11 +1122,23 @@ def _census_entries() -> list[CensusEntry]:
                 f"torchvision.ops.{name}" if theirs else "— (torchvision not installed)",
             )
         )
-    for name in ("dice_loss", "jaccard_loss", "tversky_loss"):
+    for name in (
+        "dice_loss",
+        "jaccard_loss",
+        "tversky_loss",
+        "generalized_dice_loss",
+        "lovasz_softmax_loss",
+    ):
         entries.append(
             CensusEntry(name, segmentation, getattr(D, name), ce, "F.cross_entropy", overlap=True)
         )
-    for name in ("sigmoid_dice_loss", "sigmoid_jaccard_loss", "sigmoid_tversky_loss"):
+    for name in (
+        "sigmoid_dice_loss",
+        "sigmoid_jaccard_loss",
+        "sigmoid_tversky_loss",
+        "sigmoid_generalized_dice_loss",
+        "lovasz_hinge_loss",
+    ):
         entries.append(
             CensusEntry(
                 name,
@@ -1150,21 +1162,6 @@ def _census_entries() -> list[CensusEntry]:
             "F.linear + F.cross_entropy",
         )
     )
-    for name in ("generalized_dice_loss", "lovasz_softmax_loss"):
-        entries.append(
-            CensusEntry(name, segmentation, getattr(D, name), ce, "F.cross_entropy", overlap=True)
-        )
-    for name in ("sigmoid_generalized_dice_loss", "lovasz_hinge_loss"):
-        entries.append(
-            CensusEntry(
-                name,
-                sigmoid_segmentation,
-                getattr(D, name),
-                bce_logits,
-                "F.binary_cross_entropy_with_logits",
-                overlap=True,
-            )
-        )
 
     def class_weights(gen: torch.Generator) -> Inputs:
         embeddings, labels = labelled(gen)
