@@ -59,6 +59,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 import deeplossdive.functional
 import deeplossdive.nn
+from deeplossdive._about import losses_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE_ENV = "DEEPLOSSDIVE_SITE"
@@ -769,12 +770,12 @@ def test_every_loss_page_shows_its_plots_and_offers_its_notebook(
     problems = []
     for report in loss_reports:
         source = ROOT / "docs" / f"{report.path.rstrip('/')}.md"
-        functions = [
-            name
+        functions = losses_of(
+            name.removeprefix("deeplossdive.functional.")
             for name in DIRECTIVE.findall(source.read_text(encoding="utf-8"))
             if name.startswith("deeplossdive.functional.")
-        ]
-        # Two plots per function: the loss and its gradient.
+        )
+        # Two plots per loss function (helpers have none): the loss and its gradient.
         if report.loss_plots < max(1, 2 * len(functions)):
             problems.append(
                 f"/{report.path}: {report.loss_plots} plots shown for {len(functions)} functions"

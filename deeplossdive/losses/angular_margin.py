@@ -82,7 +82,7 @@ def arcface_loss(
             does not matter.
         labels: The class $y_n$ of each embedding, shape $(N)$, integers in $[0, C)$.
         margin: The angular margin $m$ in radians, in $[0, \pi/2)$. pytorch-metric-learning's
-            `margin` is in degrees: $m = $ `margin_degrees` $\cdot \pi / 180$.
+            `margin` is in degrees, $m = \pi d / 180$ for $d$ degrees.
         scale: The scale $s > 0$ of the logits (the radius of the hypersphere).
         reduction: `"none"`, `"mean"` or `"sum"`.
 
