@@ -288,7 +288,10 @@ def _ddp_grad_difference(
     reference = copy.deepcopy(model)
     whole = forward(reference, slice(None), False)
     torch.autograd.backward(whole)
-    ddp = DistributedDataParallel(model)
+    # DDP keeps its process group alive after destroy_process_group (its gloo threads outlive
+    # it): on a group of its own, the last collectives of this process (on the default group,
+    # which is destroyed) never run on a group whose threads are still alive at exit.
+    ddp = DistributedDataParallel(model, process_group=dist.new_group())
     loss = forward(ddp, slice(split[rank], split[rank + 1]), distributed)
     torch.autograd.backward(loss)
     grads = [
