@@ -58,7 +58,13 @@ cp -f docs/performance/results-cuda.json "$OUT/docs/performance/" 2> /dev/null
 # tests/conftest.py's parametrization, which only the LossContract classes use, not these
 # files); -p no:cacheprovider writes nothing into the tree.
 tests=(tests/test_no_sync.py tests/test_new_losses_cuda.py
-       tests/test_binary_cross_entropy.py::test_cuda_autocast_refuses_torch_bce)
+       tests/test_binary_cross_entropy.py::test_cuda_autocast_refuses_torch_bce
+       tests/test_lovasz.py::test_cuda_matches_the_cpu_without_a_sync
+       tests/test_clip.py::test_no_host_sync_on_cuda_with_a_learned_scale_and_bias
+       tests/test_angular_margin.py::test_cuda_equals_cpu_without_host_sync
+       tests/test_asymmetric.py::test_sum_equals_the_reference_on_cuda
+       tests/test_preference.py::test_sequence_log_probs_no_host_sync_on_cuda
+       tests/test_linear_cross_entropy.py::test_cuda_equals_materialized_without_sync)
 if python3 -c "import pytest, hypothesis" 2> /dev/null; then
     say "CUDA tests: ${tests[*]} (limit $TEST_TIMEOUT s)"
     timeout "$TEST_TIMEOUT" python3 -m pytest "${tests[@]}" -k "cuda or value_checks_true" -q \
