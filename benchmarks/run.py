@@ -1584,7 +1584,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--scale", type=float, default=1.0, help="scale the GPU cases' sizes")
     parser.add_argument("--rounds", type=int, default=None)
-    parser.add_argument("--only", default="", help="comma-separated case keys (prefixes)")
+    parser.add_argument(
+        "--only", default="", help="comma-separated case keys (prefixes); prints, writes no files"
+    )
     parser.add_argument("--no-write", action="store_true", help="print, write no files")
     parser.add_argument("--census-only", action="store_true", help="only count ATen operations")
     args = parser.parse_args(argv)
@@ -1623,7 +1625,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     def write(measured: list[Case]) -> None:
         """The JSON of the cases measured so far: a run cut short still leaves its figures."""
-        if args.quick or args.no_write:
+        # A subset (--only) prints its figures and writes nothing: the JSON holds one whole run.
+        if args.quick or args.no_write or args.only:
             return
         out.mkdir(parents=True, exist_ok=True)
         results = {
