@@ -481,6 +481,93 @@ def build_cpu_cases(libs: Libraries) -> list[Case]:
         )
     )
     cases.append(_linear_cross_entropy_case(8192, 32_000, 256))
+    cases += _newer_cpu_cases(monai, pml)
+    return cases
+
+
+def _newer_cpu_cases(monai: Any, pml: Any) -> list[Case]:
+    """Generalized Dice, Lovász, the asymmetric loss, ArcFace and CLIP: each against torch's
+    loss on the same tensors (or the formula in torch operations), and the library that has it."""
+    gdice = _ours("generalized_dice_loss", lambda x, y: D.generalized_dice_loss(x, y))
+    if monai is not None:
+        monai_gdice = monai.GeneralizedDiceLoss(softmax=True, to_onehot_y=True)
+        gdice.append(
+            Impl("MONAI GeneralizedDiceLoss(softmax)", lambda x, y: monai_gdice(x, y[:, None]))
+        )
+    ce = _torch("F.cross_entropy", lambda x, y: F.cross_entropy(x, y))
+    cases = [
+        Case(
+            key="generalized-dice-8x4x256x256",
+            title="generalized Dice, segmentation (8, 4, 256, 256)",
+            make=_segmentation(8, 4, 256, 256),
+            differentiable=(0,),
+            reference=ce,
+            impls=gdice,
+        ),
+        Case(
+            key="lovasz-softmax-4x21x128x128",
+            title="Lovász-softmax, segmentation (4, 21, 128, 128)",
+            make=_segmentation(4, 21, 128, 128),
+            differentiable=(0,),
+            reference=ce,
+            impls=_ours("lovasz_softmax_loss", lambda x, y: D.lovasz_softmax_loss(x, y)),
+        ),
+        Case(
+            key="asymmetric-65536x80",
+            title="asymmetric loss, multi-label (65536, 80)",
+            make=_multilabel(65536),
+            differentiable=(0,),
+            reference=_torch(
+                "F.binary_cross_entropy_with_logits",
+                lambda x, t: F.binary_cross_entropy_with_logits(x, t),
+            ),
+            impls=_ours("asymmetric_loss", lambda x, t: D.asymmetric_loss(x, t)),
+        ),
+    ]
+
+    def class_weights(gen: torch.Generator) -> Inputs:
+        embeddings = torch.randn(4096, 512, generator=gen, device=gen.device)
+        weight = torch.randn(1000, 512, generator=gen, device=gen.device)
+        return embeddings, weight, torch.randint(1000, (4096,), generator=gen, device=gen.device)
+
+    arcface = _ours("arcface_loss", lambda e, w, y: D.arcface_loss(e, w, y))
+    if pml is not None:
+        # Its class weights are its own parameter (the same work: their gradient too).
+        pml_arcface = pml.ArcFaceLoss(1000, 512, margin=math.degrees(0.5), scale=64.0)
+        arcface.append(
+            Impl("pytorch-metric-learning ArcFaceLoss", lambda e, w, y: pml_arcface(e, y))
+        )
+    cases.append(
+        Case(
+            key="arcface-4096x512x1000",
+            title="ArcFace, embeddings (4096, 512), 1000 classes",
+            make=class_weights,
+            differentiable=(0, 1),
+            reference=_torch(
+                "normalized softmax: F.linear + F.cross_entropy",
+                lambda e, w, y: F.cross_entropy(
+                    64.0 * F.linear(F.normalize(e, dim=1), F.normalize(w, dim=1)), y
+                ),
+            ),
+            impls=arcface,
+        )
+    )
+
+    def clip_as_cross_entropy(images: Tensor, texts: Tensor) -> Tensor:
+        logits = F.normalize(images, dim=1) @ F.normalize(texts, dim=1).T / 0.07
+        labels = torch.arange(images.shape[0], device=images.device)
+        return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+    cases.append(
+        Case(
+            key="clip-1024x512",
+            title="CLIP, embeddings 2 × (1024, 512)",
+            make=_pairs(1024, 512),
+            differentiable=(0, 1),
+            reference=_torch("cross-entropy formulation", clip_as_cross_entropy),
+            impls=_ours("clip_loss", lambda a, b: D.clip_loss(a, b, logit_scale=1 / 0.07)),
+        )
+    )
     return cases
 
 
