@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from deeplossdive._about import Axis, Curve, Leaf, Plot, describe
 from deeplossdive._base import Loss
 from deeplossdive._numerics import upcast
-from deeplossdive._reduction import Reduction, check_reduction, reduce_loss
+from deeplossdive._reduction import Reduction, check_reduction
 from deeplossdive._validation import (
     NON_NEGATIVE,
     Interval,
@@ -21,6 +23,7 @@ from deeplossdive._validation import (
     check_zero_one_labels,
     check_zero_one_labels_dtype,
 )
+from deeplossdive.losses.focal import elementwise_in_chunks
 
 BELOW_ONE = Interval(0, 1, high_open=True)
 """$[0, 1)$: the interval of `clip` and `eps`."""
@@ -111,41 +114,151 @@ def asymmetric_loss(
     check_zero_one_labels(fn, "target", target)
 
     work = upcast(logits)
-    log_p, log_q = F.logsigmoid(work), F.logsigmoid(-work)
+    positive = target != 0
     floor = math.log(eps) if eps > 0 else -math.inf
+    options = (float(gamma_pos), float(gamma_neg), float(clip), floor)
+    if torch.is_grad_enabled() and work.requires_grad:
+        reduced: Tensor = _Asymmetric.apply(  # type: ignore[no-untyped-call]
+            work, positive, options, reduction
+        )
+    else:
+        reduced, _ = elementwise_in_chunks(
+            lambda x, t: _asymmetric_terms(x, t, *options, with_gradient=False),
+            work,
+            positive,
+            reduction,
+            with_gradient=False,
+        )
+    return reduced.to(logits.dtype)
 
+
+class _Asymmetric(torch.autograd.Function):
+    """The asymmetric loss, reduced, whose gradient is computed alongside the value.
+
+    As [`_SigmoidFocal`][deeplossdive.losses.focal._SigmoidFocal]: the gradient w.r.t. the
+    logits ([`_asymmetric_terms`][deeplossdive.losses.asymmetric._asymmetric_terms]) is formed
+    in the forward pass, chunk by chunk on the CPU, and is the only tensor kept for the backward
+    pass. Second derivatives are not implemented (`once_differentiable`).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        logits: Tensor,
+        positive: Tensor,
+        options: tuple[float, float, float, float],
+        reduction: Reduction,
+    ) -> Tensor:
+        loss, gradient = elementwise_in_chunks(
+            lambda x, t: _asymmetric_terms(x, t, *options, with_gradient=True),
+            logits,
+            positive,
+            reduction,
+            with_gradient=True,
+        )
+        ctx.save_for_backward(gradient)
+        ctx.reduction = reduction
+        return loss
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        (gradient,) = ctx.saved_tensors
+        if ctx.reduction == "mean":
+            grad = grad / max(gradient.numel(), 1)
+        return gradient * grad, None, None, None
+
+
+def _asymmetric_terms(
+    logits: Tensor,
+    positive: Tensor,
+    gamma_pos: float,
+    gamma_neg: float,
+    clip: float,
+    floor: float,
+    *,
+    with_gradient: bool,
+) -> tuple[Tensor, Tensor | None]:
+    r"""The unreduced asymmetric loss and (optionally) its derivative w.r.t. `logits`.
+
+    With $p = \sigma(x)$, $\bar p = \sigma(-x) = 1 - p$, $\lambda = \max(\log p, \log \epsilon)$
+    and weight $w_+ = \bar p^{\gamma_+}$, a positive's $\ell = -w_+ \lambda$ has
+
+    $$
+    \frac{\partial \ell}{\partial x} = w_+ \bigl(\gamma_+\, p\, \lambda
+        - \bar p\, [\log p \ge \log \epsilon]\bigr).
+    $$
+
+    A negative, with $\mu = \max(\log(1 - p_m), \log \epsilon)$ and $w_- = p_m^{\gamma_-}$,
+    $\ell = -w_- \mu$: for $m = 0$ ($\log(1 - p_m) = \log \bar p$)
+    $\partial \ell / \partial x = w_- (p\, [\log \bar p \ge \log \epsilon]
+    - \gamma_-\, \bar p\, \mu)$; for $m > 0$ ($\log(1 - p_m) = \min(\log(\bar p + m), 0)$)
+
+    $$
+    \frac{\partial \ell}{\partial x} = p\, \bar p \Bigl(
+        w_- \frac{[\log(\bar p + m) \le 0]\,[\log(1 - p_m) \ge \log \epsilon]}{\bar p + m}
+        - \gamma_-\, \mu\, \frac{w_-}{p_m}\Bigr),
+    $$
+
+    with $w_- / p_m = p_m^{\gamma_- - 1}$ finite for $p_m > 0$ and the term 0 for $p \le m$
+    ($w_- = 0$), so also finite at $p = m$ for $\gamma_- < 1$. The indicator brackets are where
+    autograd's `clamp_min` / `clamp_max` of the composite pass the gradient (at equality too).
+    The values are computed with the operations of the composite formula, in the same order.
+    """
+    log_p, log_q = F.logsigmoid(logits), F.logsigmoid(-logits)
+    pos_log = log_p.clamp_min(floor)
     # 0 - log(...) rather than neg(): a loss of exactly 0 prints as 0, not -0.
-    pos_loss = 0.0 - log_p.clamp_min(floor)
-    if gamma_pos != 0:
-        pos_loss = pos_loss * torch.exp(gamma_pos * log_q)
+    pos_loss = 0.0 - pos_log
+    pos_weight = None if gamma_pos == 0 else torch.exp(gamma_pos * log_q)
+    if pos_weight is not None:
+        pos_loss = pos_loss * pos_weight
 
+    p = q = above_shifted = None
     if clip == 0:
         # p_m = p: log(1 - p_m) = log sigma(-x), and p_m^gamma = exp(gamma log sigma(x)).
         log_keep = log_q
-        weight = None if gamma_neg == 0 else torch.exp(gamma_neg * log_p)
+        neg_weight = None if gamma_neg == 0 else torch.exp(gamma_neg * log_p)
     else:
         # 1 - p_m = min(1 - p + m, 1) = min(sigma(-x) + m, 1): log 0 = no loss wherever p <= m.
         # (sigma(-x) + m >= m keeps its relative precision; no tensor made from m, which on a
         # GPU would be a copy from the host.)
-        log_keep = torch.log(torch.sigmoid(-work) + clip).clamp_max(0.0)
-        weight = None if gamma_neg == 0 else _shifted_power(torch.sigmoid(work), clip, gamma_neg)
-    neg_loss = 0.0 - log_keep.clamp_min(floor)
-    if weight is not None:
-        neg_loss = neg_loss * weight
+        p, q = torch.sigmoid(logits), torch.sigmoid(-logits)
+        q_plus_clip = q + clip
+        log_unclamped = torch.log(q_plus_clip)
+        log_keep = log_unclamped.clamp_max(0.0)
+        neg_weight = None
+        if gamma_neg != 0:
+            shifted = p - clip
+            above = shifted > 0
+            # p_m where p > m, else 1: the divisor of p_m^gamma / p_m (0 there, as the weight).
+            above_shifted = torch.where(above, shifted, 1.0)
+            neg_weight = torch.where(above, above_shifted.pow(gamma_neg), 0.0)
+    neg_log = log_keep.clamp_min(floor)
+    neg_loss = 0.0 - neg_log
+    if neg_weight is not None:
+        neg_loss = neg_loss * neg_weight
+    loss = torch.where(positive, pos_loss, neg_loss)
+    if not with_gradient:
+        return loss, None
 
-    loss = torch.where(target != 0, pos_loss, neg_loss)
-    return reduce_loss(loss, reduction).to(logits.dtype)
-
-
-def _shifted_power(p: Tensor, clip: float, gamma: float) -> Tensor:
-    r"""$\max(p - m, 0)^\gamma$ with a finite gradient also at $p = m$ for $\gamma < 1$.
-
-    The power only sees positive bases (1 where $p \le m$, replaced by 0 afterwards), so that
-    its infinite slope at 0 never meets the zero slope of the clamp (0 · ∞ = NaN).
-    """
-    shifted = p - clip
-    above = shifted > 0
-    return torch.where(above, torch.where(above, shifted, 1.0).pow(gamma), 0.0)
+    if p is None or q is None:
+        p, q = torch.sigmoid(logits), torch.sigmoid(-logits)
+    pos_grad = torch.where(log_p >= floor, q, 0.0).neg_()
+    if pos_weight is not None:
+        pos_grad = pos_grad.addcmul_(p, pos_log, value=gamma_pos).mul_(pos_weight)
+    if clip == 0:
+        neg_grad = torch.where(log_q >= floor, p, 0.0)
+        if neg_weight is not None:
+            neg_grad = neg_grad.addcmul_(q, neg_log, value=-gamma_neg).mul_(neg_weight)
+    else:
+        passed = (log_unclamped <= 0.0) & (log_keep >= floor)
+        neg_grad = torch.where(passed, torch.reciprocal(q_plus_clip), 0.0)
+        if neg_weight is not None and above_shifted is not None:
+            neg_grad = neg_grad.mul_(neg_weight).sub_(
+                neg_log.mul(neg_weight).div_(above_shifted), alpha=gamma_neg
+            )
+        neg_grad = neg_grad.mul_(p).mul_(q)
+    return loss, torch.where(positive, pos_grad, neg_grad)
 
 
 class AsymmetricLoss(Loss[Reduction], function=asymmetric_loss):
