@@ -23,7 +23,7 @@ from deeplossdive._validation import (
     check_zero_one_labels,
     check_zero_one_labels_dtype,
 )
-from deeplossdive.losses.focal import elementwise_in_chunks
+from deeplossdive.losses.focal import elementwise_in_chunks, keep_gradient, kept_gradient
 
 BELOW_ONE = Interval(0, 1, high_open=True)
 """$[0, 1)$: the interval of `clip` and `eps`."""
@@ -156,17 +156,13 @@ class _Asymmetric(torch.autograd.Function):
             reduction,
             with_gradient=True,
         )
-        ctx.save_for_backward(gradient)
-        ctx.reduction = reduction
+        keep_gradient(ctx, gradient, reduction)
         return loss
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        (gradient,) = ctx.saved_tensors
-        if ctx.reduction == "mean":
-            grad = grad / max(gradient.numel(), 1)
-        return gradient * grad, None, None, None
+        return kept_gradient(ctx, grad), None, None, None
 
 
 def _asymmetric_terms(

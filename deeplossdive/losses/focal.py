@@ -342,17 +342,28 @@ class _SigmoidFocal(torch.autograd.Function):
         loss, gradient = _sigmoid_focal_in_chunks(
             logits, target, gamma, alpha, reduction, with_gradient=True
         )
-        ctx.save_for_backward(gradient)
-        ctx.reduction = reduction
+        keep_gradient(ctx, gradient, reduction)
         return loss
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        (gradient,) = ctx.saved_tensors
-        if ctx.reduction == "mean":
-            grad = grad / max(gradient.numel(), 1)
-        return gradient * grad, None, None, None, None
+        return kept_gradient(ctx, grad), None, None, None, None
+
+
+def keep_gradient(ctx: Any, gradient: Tensor | None, reduction: Reduction) -> None:
+    """Keep the unreduced gradient formed in the forward pass of a loss reduced there."""
+    ctx.save_for_backward(gradient)
+    ctx.reduction = reduction
+
+
+def kept_gradient(ctx: Any, grad: Tensor) -> Tensor:
+    """The kept gradient times the incoming one (divided by the count for `"mean"`)."""
+    (gradient,) = ctx.saved_tensors
+    if ctx.reduction == "mean":
+        grad = grad / max(gradient.numel(), 1)
+    result: Tensor = gradient * grad
+    return result
 
 
 _CHUNK = 1 << 16
